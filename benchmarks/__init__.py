@@ -1,0 +1,1 @@
+"""Reproducible measurements; run with ``python -m benchmarks [name ...]`` (see __main__.py)."""

@@ -1,0 +1,365 @@
+"""Open and decode a video clip into RGB frames, with a clear error for every bad input.
+
+    from signseek.landmarks.video import VideoReader
+    with VideoReader("clip.webm", max_duration_s=60) as reader:
+        print(reader.info)              # fps, frame count, size, codec, backend
+        for rgb in reader:              # uint8 [H, W, 3], decoded in a background thread
+            ...
+
+OpenCV decodes first (its FFmpeg build reads mp4/H.264, webm/VP8/VP9, mov and avi); PyAV is
+the fallback when OpenCV cannot open or decode a file. PyAV also probes the container, because
+it tells apart "the container says 58 frames" (mp4, mov, avi) from "unknown" (browser webm),
+which is what lets a truncated file be caught instead of silently giving half a clip.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_DURATION_S = 60.0
+DEFAULT_MAX_PIXELS = 1920 * 1080
+SUPPORTED = "mp4, webm, mov or avi"
+# A frame rate outside this range is a container's time base, not a real rate (webm says 1000).
+_PLAUSIBLE_FPS = (1.0, 240.0)
+_FALLBACK_FPS = 30.0
+
+
+class VideoError(ValueError):
+    """A clip that cannot be used; the message says what is wrong and what to do."""
+
+
+class VideoNotFoundError(VideoError):
+    pass
+
+
+class EmptyVideoError(VideoError):
+    pass
+
+
+class UnreadableVideoError(VideoError):
+    """Not a video at all, or a format no decoder here reads."""
+
+
+class CorruptVideoError(VideoError):
+    """Looks like a video but its frames do not decode (damaged or cut short)."""
+
+
+class TruncatedVideoError(CorruptVideoError):
+    pass
+
+
+class VideoTooLongError(VideoError):
+    pass
+
+
+class VideoTooLargeError(VideoError):
+    pass
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known about a clip before (and, for ``decoded_frames``, after) decoding."""
+
+    path: str
+    fps: float  # frames per second (container's rate, or 30 when it gives none)
+    frame_count: int | None  # frames the container declares; None when it does not say
+    width: int
+    height: int
+    duration_s: float | None
+    codec: str | None
+    backend: str  # "opencv" or "pyav": who decodes the frames
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _plausible(fps: float | None) -> bool:
+    return fps is not None and np.isfinite(fps) and _PLAUSIBLE_FPS[0] <= fps <= _PLAUSIBLE_FPS[1]
+
+
+def _probe_pyav(path: Path) -> dict | None:
+    """Container metadata from PyAV, or None when PyAV cannot open the file as a video."""
+    import av  # imported here: only needed for probing and the fallback
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate) if stream.average_rate else None
+            if not _plausible(fps) and stream.guessed_rate:
+                fps = float(stream.guessed_rate)
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            return {
+                "fps": fps,
+                "frame_count": int(stream.frames) or None,
+                "width": stream.codec_context.width,
+                "height": stream.codec_context.height,
+                "duration_s": duration,
+                "codec": stream.codec_context.name,
+            }
+    except (av.FFmpegError, OSError, IndexError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _probe_opencv(path: Path) -> dict | None:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        return {
+            "fps": fps,
+            "frame_count": count if count > 0 else None,
+            "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            "duration_s": count / fps if count > 0 and _plausible(fps) else None,
+            "codec": None,
+        }
+    finally:
+        cap.release()
+
+
+def _opencv_decodes(path: Path) -> bool:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+
+
+def probe_video(
+    path: str | Path,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> VideoInfo:
+    """Check that ``path`` is a decodable clip within the limits; raise a VideoError if not."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoNotFoundError(f"video file {path.name!r} does not exist; check the path or upload it again")
+    if path.stat().st_size == 0:
+        raise EmptyVideoError(f"video file {path.name!r} is empty (0 bytes); record or upload the clip again")
+
+    meta = _probe_pyav(path) or _probe_opencv(path)
+    if meta is None or not meta["width"] or not meta["height"]:
+        raise UnreadableVideoError(
+            f"{path.name!r} is not a video that can be read here; upload an {SUPPORTED} recording"
+        )
+    fps = meta["fps"] if _plausible(meta["fps"]) else _FALLBACK_FPS
+    duration = meta["duration_s"]
+    if duration is None and meta["frame_count"]:
+        duration = meta["frame_count"] / fps
+    info = VideoInfo(
+        path=str(path),
+        fps=float(fps),
+        frame_count=meta["frame_count"],
+        width=int(meta["width"]),
+        height=int(meta["height"]),
+        duration_s=duration,
+        codec=meta["codec"],
+        backend="opencv" if _opencv_decodes(path) else "pyav",
+    )
+    check_limits(info, max_duration_s, max_pixels)
+    return info
+
+
+def check_limits(info: VideoInfo, max_duration_s: float | None, max_pixels: int | None) -> None:
+    if max_pixels is not None and info.width * info.height > max_pixels:
+        raise VideoTooLargeError(
+            f"video is {info.width}x{info.height}, more than the {max_pixels:,} pixels a frame allowed; "
+            "record or export it at a lower resolution"
+        )
+    if max_duration_s is not None and info.duration_s is not None and info.duration_s > max_duration_s + 0.5:
+        raise VideoTooLongError(
+            f"video lasts {info.duration_s:.1f} s, longer than the {max_duration_s:g} s allowed; "
+            "trim it to the sign you want recognised"
+        )
+
+
+def _too_long(n_frames: int, fps: float, max_duration_s: float | None) -> bool:
+    # Half a second of slack: containers round durations.
+    return max_duration_s is not None and n_frames > (max_duration_s + 0.5) * fps
+
+
+def _frames_opencv(path: Path) -> Iterator[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def _frames_pyav(path: Path) -> Iterator[np.ndarray]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as exc:
+        # Frames already yielded stand; the caller checks the count against the container's.
+        log.warning("PyAV stopped decoding %s: %s", path.name, exc)
+
+
+def downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
+    """``rgb`` shrunk so its long side is at most ``max_side`` (aspect kept), else unchanged."""
+    if not max_side:
+        return rgb
+    height, width = rgb.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+_DONE = object()
+
+
+class VideoReader:
+    """Decoded RGB frames of one clip, checked against the limits, decoded ahead in a thread.
+
+    ``max_side`` downscales frames in the decode thread (landmarks are normalised to the
+    frame, so this changes no coordinate). ``prefetch`` bounds the frames held in memory.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        max_side: int | None = None,
+        prefetch: int = 8,
+    ) -> None:
+        self.path = Path(path)
+        self.max_duration_s = max_duration_s
+        self.max_side = max_side
+        self.prefetch = prefetch
+        self.info = probe_video(self.path, max_duration_s, max_pixels)
+        self.decoded_frames = 0
+        self.frame_size: tuple[int, int] | None = None  # (width, height) as decoded, before downscale
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _raw_frames(self) -> Iterator[np.ndarray]:
+        if self.info.backend == "opencv":
+            n = 0
+            for n, frame in enumerate(_frames_opencv(self.path), start=1):  # noqa: B007
+                yield frame
+            if n > 0:
+                return
+            # OpenCV opened it but gave nothing: let PyAV try before giving up.
+        yield from _frames_pyav(self.path)
+
+    def _checked_frames(self) -> Iterator[np.ndarray]:
+        for rgb in self._raw_frames():
+            if self._stop.is_set():
+                return  # abandoned by the consumer: no completeness check
+            self.decoded_frames += 1
+            if self.frame_size is None:
+                self.frame_size = (rgb.shape[1], rgb.shape[0])
+            if _too_long(self.decoded_frames, self.info.fps, self.max_duration_s):
+                raise VideoTooLongError(
+                    f"video runs past the {self.max_duration_s:g} s allowed; trim it to the sign you "
+                    "want recognised"
+                )
+            yield downscale(rgb, self.max_side)
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        name = self.path.name
+        if self.decoded_frames == 0:
+            raise CorruptVideoError(
+                f"no frame of {name!r} could be decoded; the file is damaged or not a finished "
+                f"recording. Record it again or export it as {SUPPORTED}"
+            )
+        declared = self.info.frame_count
+        # Containers with an index (mp4, mov, avi) say how many frames they hold; a download or
+        # upload cut short still opens but ends early. Browser webm declares nothing: no check.
+        if declared and self.decoded_frames < 0.9 * declared - 1:
+            raise TruncatedVideoError(
+                f"{name!r} ends early: only {self.decoded_frames} of its {declared} frames decode, so the "
+                "file was probably cut short while copying or uploading; upload the complete clip"
+            )
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.prefetch <= 0:
+            yield from self._checked_frames()
+            return
+        frames: queue.Queue = queue.Queue(maxsize=self.prefetch)
+
+        def put(item) -> None:
+            # Never block for good: a consumer that stopped reading sets _stop and goes away.
+            while not self._stop.is_set():
+                try:
+                    frames.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        def produce() -> None:
+            try:
+                for rgb in self._checked_frames():
+                    put(rgb)
+                put(_DONE)
+            except BaseException as exc:  # handed to the consumer thread, raised there
+                put(exc)
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=produce, name=f"decode-{self.path.name}", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = frames.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+
+def read_video(
+    path: str | Path,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_side: int | None = None,
+) -> tuple[list[np.ndarray], VideoInfo]:
+    """All frames of a clip (RGB uint8) and its info; raises a VideoError on bad input."""
+    reader = VideoReader(path, max_duration_s, max_pixels, max_side)
+    return list(reader), reader.info
+
