@@ -15,7 +15,7 @@ Per frame, in body mode (a torso is visible):
   presence  1 where each hand was detected (or bridged over a short gap) 2
   motion    motion energy: mean speed of wrists and hand centroids       1
 In hands-only mode (HandTalk clients, the fingerspelling set: no body), "pose" and "face" are
-absent and hand positions are centred on the mean of the visible wrists and scaled by hand size.
+absent and hand positions are centred on the clip's mean visible wrist and scaled by hand size.
 
 Every block is invariant to moving or scaling the whole person in the frame, and mirroring a
 clip gives the mirrored features (x negated, left and right swapped): see `mirror_features`.
@@ -208,13 +208,14 @@ def frame_features(points: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 def _hands_frame(
     hands: np.ndarray, present: np.ndarray, hand_size: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and scale for clips without a body: the visible wrists' mean, hand-size based."""
-    wrists = hands[:, :, WRIST]  # [T, 2, 3]
-    any_hand = present.any(axis=1)
+    """Centre and scale for clips without a body: hand-size based, centred on the clip's
+    mean visible wrist. One centre for the whole clip, so the hands' movement stays in the
+    features (a per-frame centre on the wrists would erase it)."""
+    wrists = np.nan_to_num(hands[:, :, WRIST])  # [T, 2, 3]
     weights = present[..., None].astype(np.float32)
-    visible_sum = np.nan_to_num(wrists * weights).sum(axis=1)
-    centre = visible_sum / np.maximum(weights.sum(axis=1), 1.0)
-    centre = _fill_nearest(np.where(any_hand[:, None], centre, 0.5), any_hand)
+    n_seen = weights.sum()
+    clip_centre = (wrists * weights).sum(axis=(0, 1)) / n_seen if n_seen else np.full(3, 0.5)
+    centre = np.broadcast_to(clip_centre.astype(np.float32), (len(hands), 3))
     scale = np.full(len(hands), hand_size * SHOULDERS_PER_HAND, dtype=np.float32)
     return centre, scale
 

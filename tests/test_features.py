@@ -156,3 +156,16 @@ def test_global_stats_normalise_and_round_trip(tmp_path, clips):
     stats.save(tmp_path / "global_stats.npz")
     loaded = FeatureStats.load(tmp_path / "global_stats.npz")
     np.testing.assert_array_equal(loaded.mean, stats.mean)
+
+
+def test_hands_only_features_keep_the_hands_movement(clips):
+    """A hand sweeping across the frame moves in hands-only features too (no body to centre on)."""
+    cfg = FeatureConfig(hands_only=True)
+    points = next(c for c in clips if np.isfinite(c[:, RIGHT_HAND]).all()).copy()
+    points[:, :501] = np.nan
+    points[:, LEFT_HAND] = np.nan
+    still = np.repeat(points[:1], len(points), axis=0)
+    sweeping = still.copy()
+    sweeping[:, RIGHT_HAND, 0] += np.linspace(0, 0.3, len(points), dtype=np.float32)[:, None]
+    assert prepare_sequence(still, cfg, return_info=True).motion == pytest.approx(0, abs=1e-6)
+    assert prepare_sequence(sweeping, cfg, return_info=True).motion > 0.01
