@@ -1,0 +1,53 @@
+"""The engine on the shipped bundle (models/), once the trainer has exported it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from signseek.paths import MODELS_DIR, SAMPLE_DATASET
+
+pytestmark = pytest.mark.skipif(
+    not (MODELS_DIR / "model_config.json").is_file(),
+    reason=f"SKIPPED LOUDLY: no trained bundle yet ({MODELS_DIR / 'model_config.json'} is absent); "
+    "run the trainer's export to fill models/",
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from signseek.engine import Engine
+
+    return Engine.from_bundle(MODELS_DIR, _env_file=None)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from signseek.landmarks.layouts import flat_to_canonical
+
+    with np.load(SAMPLE_DATASET / "signs_sample.npz") as data:
+        return [flat_to_canonical(x)[0] for x in data["landmarks"]], data["label"].astype(str)
+
+
+def test_bundle_loads_verified_with_references(engine):
+    info = engine.info()
+    assert info["n_references"] > 0 and info["embedding_dim"] == 256
+    assert info["backend"].startswith("onnxruntime")
+
+
+def test_real_clips_rank_their_own_sign_highly(engine, sample):
+    points, labels = sample
+    from signseek.features import prepare_sequence
+
+    prepared = [prepare_sequence(p, engine.feature_config) for p in points]
+    ranked = engine.rank_labels(prepared, mode="full", k=5)
+    top5 = np.mean([y in r for r, y in zip(ranked, labels, strict=True)])
+    assert top5 >= 0.8, f"top-5 {top5:.2f} on the sample (its clips may be among the references)"
+
+
+def test_results_carry_every_diagnostic(engine, sample):
+    points, labels = sample
+    result = next(r for r in map(engine.recognize, points) if r.candidates)
+    top = result.candidates[0]
+    assert top.raw_similarity is not None and top.prototype_similarity is not None
+    assert result.rejection_reason in {"none", "idle", "low_similarity", "ambiguous_margin", "prototype_disagreement"}
