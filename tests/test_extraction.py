@@ -287,3 +287,13 @@ def test_extract_many_keeps_order_and_returns_errors_in_place(pool, tmp_path, se
     assert isinstance(results[1], UnreadableVideoError)
     with pytest.raises(UnreadableVideoError):
         pool.extract_many([bad], errors="raise")
+
+
+@pytest.mark.slow
+def test_frame_stride_keeps_every_other_frame(pool, selfie_clip, selfie_extraction):
+    for result in (extract_video(selfie_clip, frame_stride=2), pool.extract_video(selfie_clip, frame_stride=2)):
+        assert result.n_frames == (selfie_extraction.n_frames + 1) // 2
+        assert result.source_fps == pytest.approx(selfie_extraction.source_fps / 2)
+        assert result.duration_s == pytest.approx(selfie_extraction.duration_s, abs=0.05)
+        counts = result.detection_counts()
+        assert counts["pose"] == result.n_frames and counts["any_hand"] >= 8

@@ -297,12 +297,15 @@ def extract_video(
     max_side: int | None = DEFAULT_MAX_SIDE,
     require_person: bool = True,
     extractor: HolisticExtractor | None = None,
+    frame_stride: int = 1,
 ) -> ExtractionResult:
-    """Landmarks of every frame of a clip file (mp4, webm, mov, avi).
+    """Landmarks of every frame (or every ``frame_stride``-th) of a clip file (mp4, webm, mov, avi).
 
     ``workers=1`` decodes in a background thread while MediaPipe runs here. ``workers>1``
     splits the clip into that many consecutive parts, each tracked by its own Holistic in a
     process of a shared pool (see parallel.py): worth it for long clips or idle cores.
+    ``frame_stride=2`` runs MediaPipe on every other frame: a 30 fps clip becomes 15 fps
+    landmarks, which the features resample anyway, at half the cost (see BENCHMARKS.md).
     Raises a ``VideoError`` for a bad file, ``NoPersonDetected`` when nobody is in view.
     """
     if workers > 1:
@@ -310,10 +313,11 @@ def extract_video(
 
         pool = shared_pool(workers, max_side=max_side)
         return pool.extract_video(
-            path, max_duration_s=max_duration_s, max_pixels=max_pixels, require_person=require_person
+            path, max_duration_s=max_duration_s, max_pixels=max_pixels, require_person=require_person,
+            frame_stride=frame_stride,
         )
     start = time.perf_counter()
-    reader = VideoReader(path, max_duration_s, max_pixels, max_side=max_side)
+    reader = VideoReader(path, max_duration_s, max_pixels, max_side=max_side, frame_stride=frame_stride)
     owned = extractor is None
     extractor = extractor or HolisticExtractor(max_side=max_side)
     try:
@@ -325,6 +329,6 @@ def extract_video(
             extractor.close()
     size = reader.frame_size or (reader.info.width, reader.info.height)
     return build_result(
-        *_stack(out), reader.info.fps, size, {"total_s": time.perf_counter() - start},
+        *_stack(out), reader.fps, size, {"total_s": time.perf_counter() - start},
         video=reader.info, require_person=require_person, source=Path(path).name,
     )

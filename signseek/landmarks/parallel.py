@@ -106,6 +106,7 @@ class ExtractionPool:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         require_person: bool = True,
         parts: int | None = None,
+        frame_stride: int = 1,
     ) -> ExtractionResult:
         """One clip split into ``parts`` (default: one per worker) consecutive runs of frames.
 
@@ -113,9 +114,9 @@ class ExtractionPool:
         first worker starts while the rest of the clip is still decoding.
         """
         start = time.perf_counter()
-        reader = VideoReader(path, max_duration_s, max_pixels, max_side=self.max_side)
+        reader = VideoReader(path, max_duration_s, max_pixels, max_side=self.max_side, frame_stride=frame_stride)
         parts = parts or self.workers
-        declared = reader.info.frame_count
+        declared = -(-reader.info.frame_count // frame_stride) if reader.info.frame_count else None
         part_len = max(1, -(-declared // parts)) if declared else None  # ceil
         futures: list[Future] = []
         pending: list[np.ndarray] = []
@@ -139,7 +140,7 @@ class ExtractionPool:
         size = reader.frame_size or (reader.info.width, reader.info.height)
         timings = {"total_s": time.perf_counter() - start, "decode_s": decoded_s}
         return build_result(
-            points, visibility, detections, reader.info.fps, size, timings,
+            points, visibility, detections, reader.fps, size, timings,
             workers=self.workers, video=reader.info, require_person=require_person,
             source=Path(path).name,
         )

@@ -241,7 +241,8 @@ class VideoReader:
     """Decoded RGB frames of one clip, checked against the limits, decoded ahead in a thread.
 
     ``max_side`` downscales frames in the decode thread (landmarks are normalised to the
-    frame, so this changes no coordinate). ``prefetch`` bounds the frames held in memory.
+    frame, so this changes no coordinate). ``frame_stride`` keeps every n-th frame (the clip
+    is then seen at ``info.fps / frame_stride``). ``prefetch`` bounds the frames held in memory.
     """
 
     def __init__(
@@ -251,8 +252,12 @@ class VideoReader:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         max_side: int | None = None,
         prefetch: int = 8,
+        frame_stride: int = 1,
     ) -> None:
+        if frame_stride < 1:
+            raise ValueError(f"frame_stride must be at least 1, got {frame_stride}")
         self.path = Path(path)
+        self.frame_stride = frame_stride
         self.max_duration_s = max_duration_s
         self.max_side = max_side
         self.prefetch = prefetch
@@ -261,6 +266,11 @@ class VideoReader:
         self.frame_size: tuple[int, int] | None = None  # (width, height) as decoded, before downscale
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of what the reader yields."""
+        return self.info.fps / self.frame_stride
 
     def __enter__(self) -> VideoReader:
         return self
@@ -296,7 +306,8 @@ class VideoReader:
                     f"video runs past the {self.max_duration_s:g} s allowed; trim it to the sign you "
                     "want recognised"
                 )
-            yield downscale(rgb, self.max_side)
+            if (self.decoded_frames - 1) % self.frame_stride == 0:
+                yield downscale(rgb, self.max_side)
         self._check_complete()
 
     def _check_complete(self) -> None:
