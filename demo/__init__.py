@@ -1,0 +1,1 @@
+"""SignSeek demo: the FastAPI service (REST, WebSocket, Socket.IO) with the Gradio UI mounted on it."""

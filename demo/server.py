@@ -1,0 +1,48 @@
+"""One ASGI app: the FastAPI service (REST, WebSocket, Socket.IO) with the Gradio UI mounted at `/`.
+
+    from demo.server import create_server
+    app = create_server()          # serve with uvicorn; `python app.py` does that
+
+The API's routes are registered first, so `/healthz`, `/v1/...` and `/videos/...` reach FastAPI;
+everything else (the page, `/gradio_api/...`) falls through to the Gradio mount. UI and API
+share one engine, one reference store and one settings object: a sign enrolled in the UI is
+recognised by the API at once, and the other way round.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from demo.render import render_dir  # noqa: E402
+from demo.ui import DemoBackend, build_ui  # noqa: E402
+from demo.ui.theme import CSS, THEME  # noqa: E402
+
+
+def create_server(api_app: FastAPI | None = None, backend: DemoBackend | None = None) -> FastAPI:
+    """The API app from `demo.api.create_app()` with the Gradio Blocks mounted at `/`."""
+    if api_app is None:
+        from demo.api import create_app
+
+        api_app = create_app()
+    if backend is None:
+        backend = DemoBackend.from_api_app(api_app)
+    blocks = build_ui(backend)
+    allowed = [str(p) for p in (backend.videos_dir, render_dir()) if p is not None]
+    return gr.mount_gradio_app(
+        api_app,
+        blocks,
+        path="/",
+        footer_links=["api", "settings"],
+        allowed_paths=allowed,
+        max_file_size=f"{int(backend.max_upload_mb)}mb",
+        theme=THEME,
+        css=CSS,
+        show_error=True,
+        ssr_mode=False,
+    )
