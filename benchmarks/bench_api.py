@@ -18,8 +18,6 @@ import csv
 import datetime as dt
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,12 +31,7 @@ import numpy as np
 import psutil
 
 from signseek.paths import MODELS_DIR, PROJECT_ROOT, SAMPLE_DATASET
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.servers import free_port, serve
 
 
 def pick_models(models: str | None) -> tuple[Path, str]:
@@ -60,35 +53,12 @@ def pick_models(models: str | None) -> tuple[Path, str]:
 def api_server(models_dir: Path, log_path: Path, workers: int = 1, timeout_s: float = 90.0,
                extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    env = {**os.environ, "MODELS_DIR": str(models_dir), "API_KEY": "", "PYTHONUNBUFFERED": "1",
+    env = {"MODELS_DIR": str(models_dir), "API_KEY": "",
            "STORE_PATH": str(log_path.parent / "bench-enrolled.db"), **(extra_env or {})}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "demo.api:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {proc.returncode}; see {log_path}")
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not answer within {timeout_s:.0f} s; see {log_path}")
-            time.sleep(0.25)
+    with serve(cmd, port, env, log_path, timeout_s) as (url, proc):
         yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
 
 
 def update_markdown(path: Path, start: str, end: str, section: str) -> None:

@@ -6,16 +6,13 @@ Not a test module (no `test_` prefix): imported by tests/test_demo*.py and tests
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from servers import free_port, serve, stop_process  # noqa: F401  (re-exported for the demo tests)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_VIDEOS = PROJECT_ROOT / "sample_dataset" / "videos"
@@ -30,57 +27,16 @@ def sample_video(name: str) -> Path | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout_s: float) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code < 500:
-                # The Gradio config answers once the Blocks are mounted.
-                if httpx.get(url + "/config", timeout=5).status_code == 200:
-                    return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"app.py did not answer within {timeout_s:.0f} s:\n{log_path.read_text()[-4000:]}")
-
-
-def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
-    """SIGTERM this one process (uvicorn shuts down cleanly), SIGKILL it if it does not stop."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout_s)
-
-
 @contextmanager
 def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 120.0) -> Iterator[str]:
     """`python app.py` on 127.0.0.1 and a free port with ``env`` added; yields its base URL."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
                 "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py")], cwd=PROJECT_ROOT,
-                                env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, log_path, timeout_s)
+    # The Gradio config answers once the Blocks are mounted.
+    with serve([sys.executable, str(PROJECT_ROOT / "app.py")], port, full_env, log_path, timeout_s,
+               ready_paths=("/healthz", "/config")) as (url, _proc):
         yield url
-    finally:
-        stop_process(proc)
 
 
 def write_y4m(frames: list[np.ndarray], path: Path, fps: int = 30) -> Path:

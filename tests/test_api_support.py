@@ -7,14 +7,9 @@ port, and are stopped by their own PID (SIGTERM, then SIGKILL) within a bounded 
 from __future__ import annotations
 
 import atexit
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from servers import free_port, serve
 
 from signseek.landmarks.layouts import canonical_to_flat
 from signseek.paths import PROJECT_ROOT, SAMPLE_DATASET
@@ -91,50 +87,14 @@ def real_video() -> Path | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
-    """SIGTERM this one process, SIGKILL it if it has not stopped within ``timeout_s``."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout_s)
-
-
 @contextmanager
 def uvicorn_server(env: dict[str, str], log_path: Path, timeout_s: float = 60.0) -> Iterator[tuple[str, int]]:
     """`uvicorn --factory demo.api:create_app` on 127.0.0.1:<free port>; yields (base URL, PID)."""
     port = free_port()
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "demo.api:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"uvicorn did not answer within {timeout_s:.0f} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
+    with serve(cmd, port, env, log_path, timeout_s) as (url, proc):
         yield url, proc.pid
-    finally:
-        stop_process(proc)
 
 
 def server_env(tmp: Path, **extra: str) -> dict[str, str]:
