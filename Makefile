@@ -35,7 +35,7 @@ test: install-dev
 	$(PY) -m pytest
 
 explorer: install
-	$(PY) -m pip install -q -e ".[explorer]"
+	$(PY) -m pip install -q -e ".[explorer,train]"
 	$(PY) -m streamlit run explorer/app.py --server.headless=true --browser.gatherUsageStats=false
 
 bench: install-dev
