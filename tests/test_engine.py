@@ -52,8 +52,10 @@ def test_a_reference_clip_is_recognised_as_itself(engine, fx):
     assert result.label == "hello" and result.candidates[0].label == "hello"
     top = result.candidates[0]
     assert top.raw_similarity == pytest.approx(1.0, abs=1e-5)
-    assert top.dtw_distance == pytest.approx(0.0, abs=1e-6) and top.dtw_score == pytest.approx(1.0)
-    assert top.similarity == pytest.approx(1.0, abs=1e-5)
+    # Reference sequences are stored as float16 (bundle.write_reference_files): the clip's DTW
+    # distance to its own stored copy is that rounding, far below another sign's (~0.6).
+    assert top.dtw_distance == pytest.approx(0.0, abs=2e-3) and top.dtw_score == pytest.approx(1.0, abs=5e-3)
+    assert top.similarity == pytest.approx(1.0, abs=2e-3)
     assert 0 < result.confidence <= 1 and result.confidence == top.confidence
     assert {"prepare", "embed", "search", "dtw", "decide", "total"} <= set(result.timings_ms)
     assert result.model == "encoder" and result.backend == "onnxruntime-cpu"
@@ -87,7 +89,7 @@ def test_an_idle_clip_with_hands_is_no_sign(engine, fx):
     result = engine.recognize(clip_of(fx, "-", with_hands=True))
     assert result.rejection_reason == "idle" and not result.accepted
     assert all(c.label != "-" for c in result.candidates)
-    assert result.idle_similarity == pytest.approx(1.0, abs=1e-5)
+    assert result.idle_similarity == pytest.approx(1.0, abs=2e-3)  # float16-stored reference (see above)
 
 
 def test_low_similarity(engine, fx):

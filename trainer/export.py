@@ -1,0 +1,300 @@
+"""Checkpoint -> the bundle in models/ (the format the engine reads; see signseek/bundle.py).
+
+    python -m trainer export --checkpoint artifacts/encoder_signs/best.pt --out models \
+        --classifier fingerspelling=artifacts/fingerspelling_mlp/best.pt
+
+Writes sign_encoder.onnx (opset 18, dynamic batch and time), sign_encoder.int8.onnx (dynamic
+int8 quantisation), sign_encoder.ts (TorchScript), global_stats.npz, the reference files
+(embeddings computed by the exported ONNX model, i.e. by what serves them), classifier heads,
+model_config.json, export_manifest.json (sha256 of every file, the data's sha256, held-out
+metrics incl. the int8 accuracy change) and sign_encoder_bundle.zip.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from signseek import bundle as bundle_io
+from signseek.features import FeatureConfig, FeatureStats
+
+from .config import TrainConfig
+from .data import IDLE_LABELS, file_sha256, load_clips, pad_batch, resolve_data_path, session_split
+from .models import HybridEncoder
+from .train import build_model
+
+ONNX_OPSET = 18
+
+
+class ExportError(RuntimeError):
+    """The checkpoint cannot be exported; the message says why."""
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"no checkpoint at {path}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig(**ckpt["config"])
+    fcfg = FeatureConfig.from_dict(ckpt["feature_config"])
+    model = build_model(cfg, fcfg, len(ckpt["labels"]))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, ckpt
+
+
+def export_onnx(model: nn.Module, path: Path, in_dim: int, output: str) -> Path:
+    features = torch.randn(2, 16, in_dim)
+    mask = torch.ones(2, 16)
+    mask[1, 12:] = 0
+    torch.onnx.export(
+        model, (features, mask), str(path), dynamo=False, opset_version=ONNX_OPSET,
+        input_names=["features", "mask"], output_names=[output],
+        dynamic_axes={"features": {0: "batch", 1: "time"}, "mask": {0: "batch", 1: "time"}, output: {0: "batch"}},
+    )
+    return path
+
+
+def export_torchscript(model: nn.Module, path: Path, in_dim: int) -> Path:
+    try:
+        scripted = torch.jit.script(model)
+    except Exception:  # noqa: BLE001 - scripting is best effort; tracing keeps dynamic shapes here
+        example = (torch.randn(2, 16, in_dim), torch.ones(2, 16))
+        scripted = torch.jit.trace(model, example, check_trace=False)
+    scripted.save(str(path))
+    return path
+
+
+def quantize_int8(src: Path, dst: Path) -> Path:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The fixed view's projection multiplies raw normalised features (wide range, a few large
+    # values): int8 activations there cost several points of top-1, so it stays float.
+    graph = onnx.load(str(src)).graph
+    keep_float = [n.name for n in graph.node if n.op_type == "MatMul" and any("projection" in i for i in n.input)]
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=keep_float)
+    return dst
+
+
+def onnx_embed(path: Path, sequences: list[np.ndarray], stats: FeatureStats, batch: int = 256) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    out = []
+    for start in range(0, len(sequences), batch):
+        x, mask = pad_batch([stats.apply(s) for s in sequences[start : start + batch]])
+        out.append(session.run(None, {"features": x.numpy(), "mask": mask.numpy()})[0])
+    return np.concatenate(out).astype(np.float32)
+
+
+def category_of(label: str) -> str:
+    if label in IDLE_LABELS:
+        return "idle"
+    if re.fullmatch(r"[a-z]", label) or label == "space":
+        return "letter"
+    return "word"
+
+
+def reference_indices(
+    labels: np.ndarray, sessions: np.ndarray, split_mode: str, which: str, per_label: int = 0
+) -> np.ndarray:
+    """Rows of the training file that become references: the chosen sessions, and at most
+    `per_label` clips a label (0 = all), taken round-robin over its sessions and evenly within
+    each, so every sitting is represented. The cap keeps the shipped bundle a few MB."""
+    split = session_split(labels, sessions, split_mode)
+    if which == "all":
+        rows = np.arange(len(labels))
+    elif which == "train":
+        rows = split["train"]
+    else:
+        rows = np.sort(np.concatenate([split["train"], split["val"]]))
+    if per_label <= 0:
+        return rows
+    keep = []
+    for label in sorted(set(labels[rows].tolist())):
+        mine = rows[labels[rows] == label]
+        by_session = [mine[sessions[mine] == s] for s in sorted(set(sessions[mine].tolist()))]
+        spread = [grp[np.argsort(np.abs(np.arange(len(grp)) - (len(grp) - 1) / 2), kind="stable")]
+                  for grp in by_session]  # centre-out within a session
+        picked, depth = [], 0
+        while len(picked) < min(per_label, len(mine)):
+            for grp in spread:
+                if depth < len(grp) and len(picked) < per_label:
+                    picked.append(int(grp[depth]))
+            depth += 1
+        keep.extend(picked)
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def _export_classifier(name: str, ckpt_path: str, out: Path) -> tuple[dict, dict]:
+    model, ckpt = load_checkpoint(ckpt_path)
+    fcfg = FeatureConfig.from_dict(ckpt["feature_config"])
+    onnx_name, stats_name = f"classifier_{name}.onnx", f"classifier_{name}_stats.npz"
+    export_onnx(model, out / onnx_name, fcfg.feature_dim, "logits")
+    FeatureStats(ckpt["stats"]["mean"], ckpt["stats"]["std"]).save(out / stats_name)
+    spec = {"file": onnx_name, "labels": list(ckpt["labels"]), "feature_config": fcfg.to_dict(),
+            "stats_file": stats_name, "kind": ckpt["config"]["classifier"], "training": ckpt["config"]}
+    history = ckpt["progress"]["history"]
+    metrics = {"val_accuracy": ckpt["progress"]["best"], "epochs": len(history)}
+    return spec, metrics
+
+
+def export_bundle(
+    checkpoint: str | Path,
+    out: str | Path,
+    classifiers: dict[str, str] | None = None,
+    references: str = "trainval",
+    command: str = "",
+    evaluate: bool = True,
+    max_refs_per_label: int = 0,
+    calibrate_shots: int = 3,
+    fixed_mix: float | None = None,
+) -> Path:
+    model, ckpt = load_checkpoint(checkpoint)
+    cfg = TrainConfig(**ckpt["config"])
+    if cfg.task != "encoder":
+        raise ExportError(f"{checkpoint} holds a {cfg.task}, not an encoder; ship it with --classifier")
+    fcfg = FeatureConfig.from_dict(ckpt["feature_config"])
+    stats = FeatureStats(np.asarray(ckpt["stats"]["mean"]), np.asarray(ckpt["stats"]["std"]))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():  # a bundle is written whole: stale files would fail the manifest
+        if old.is_file() and old.name != ".gitkeep":
+            old.unlink()
+
+    data_path = resolve_data_path(cfg.data)
+    clips = load_clips(data_path, fcfg)
+    heldout = set(ckpt.get("heldout_labels") or [])
+    calibration = {}
+    if calibrate_shots > 0:
+        calibration = calibrate_on_seen_labels(model, stats, fcfg, clips, cfg.split, heldout, calibrate_shots,
+                                               mixes=None if fixed_mix is None else (fixed_mix,))
+    mix = calibration["best"]["mix"] if calibration else (fixed_mix or 0.0)
+    served = HybridEncoder(model, fcfg.feature_dim, mix).eval()
+
+    onnx_path = export_onnx(served, out / bundle_io.ENCODER_ONNX, fcfg.feature_dim, "embedding")
+    export_torchscript(served, out / bundle_io.ENCODER_TS, fcfg.feature_dim)
+    int8_path = quantize_int8(onnx_path, out / bundle_io.ENCODER_INT8)
+    stats.save(out / bundle_io.STATS)
+    keep = reference_indices(clips.labels, clips.sessions, cfg.split, references, max_refs_per_label)
+    keep = np.array([i for i in keep if clips.labels[i] not in heldout], dtype=np.int64)
+    ref_features = [clips.features[i] for i in keep]
+    embeddings = onnx_embed(onnx_path, ref_features, stats)
+    rows = [
+        {"label": clips.labels[i], "category": category_of(clips.labels[i]), "source": Path(clips.source).stem,
+         "session": int(clips.sessions[i]), "sample_id": clips.ids[i]}
+        for i in keep
+    ]
+    bundle_io.write_reference_files(out, embeddings, rows, ref_features)
+
+    config = {
+        "format_version": bundle_io.FORMAT_VERSION,
+        "model_name": f"signseek-gru-{Path(cfg.data).stem}",
+        "embedding_dim": int(embeddings.shape[1]),
+        "feature_config": fcfg.to_dict(),
+        "idle_labels": list(IDLE_LABELS),
+        "categories": {label: category_of(label) for label in sorted(set(clips.labels[keep].tolist()))},
+        "references": references,
+        "max_refs_per_label": max_refs_per_label,
+        "heldout_labels": sorted(heldout),
+        "training": ckpt["config"],
+        "encoder": {"kind": "HybridEncoder(SignEncoder)", "fixed_mix": mix, "fixed_segments": served.n_segments},
+        "classifiers": {},
+    }
+    if calibration:
+        best = calibration["best"]
+        config["thresholds"] = {"DTW_WEIGHT": best["DTW_WEIGHT"], "DTW_SCALE": best["DTW_SCALE"]}
+        config["calibration"] = calibration
+    metrics: dict = {"encoder": {"val_top1": ckpt["progress"]["best"], "epochs": len(ckpt["progress"]["history"])}}
+    if calibration:
+        metrics["calibration_top1"] = calibration["best"]["top1"]
+    for name, path in (classifiers or {}).items():
+        spec, cmetrics = _export_classifier(name, path, out)
+        config["classifiers"][name] = spec
+        metrics[f"classifier_{name}"] = cmetrics
+    (out / bundle_io.CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+
+    if evaluate:
+        metrics.update(heldout_metrics(out, clips, cfg.split, stats, onnx_path, int8_path, heldout))
+    data_info = {"path": str(Path(cfg.data)), "sha256": file_sha256(data_path), "n_sequences": len(clips),
+                 "n_references": len(keep), "references": references,
+                 "max_refs_per_label": max_refs_per_label, "split": cfg.split}
+    bundle_io.write_manifest(out, data_info, metrics, command)
+    bundle_io.zip_bundle(out)
+    return out
+
+
+@torch.no_grad()
+def _learned_and_fixed(model: nn.Module, sequences: list[np.ndarray], stats: FeatureStats, in_dim: int):
+    probe = HybridEncoder(model, in_dim, 0.0).eval()
+    x, mask = pad_batch([stats.apply(s) for s in sequences])
+    return model(x, mask).numpy(), probe.fixed(x, mask).numpy()
+
+
+def calibrate_on_seen_labels(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips, split_mode: str,
+                             heldout: set, shots: int, seed: int = 0, mixes=None) -> dict:
+    """Tune the fixed-view mix and the engine's DTW blend on an enrolment episode of labels the
+    encoder trained on: `shots` clips a label from the train sessions, the validation sessions queried."""
+    from .evaluate import MIXES, calibrate_blend
+
+    split = session_split(clips.labels, clips.sessions, split_mode)
+    queries = np.array([i for i in split["val"] if clips.labels[i] not in heldout], dtype=np.int64)
+    if len(queries) == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    enrol = []
+    for label in sorted(set(clips.labels[queries].tolist())):
+        rows = np.array([i for i in split["train"] if clips.labels[i] == label])
+        enrol.extend(rng.choice(rows, size=min(shots, len(rows)), replace=False).tolist())
+    enrol_feats = [clips.features[i] for i in enrol]
+    query_feats = [clips.features[i] for i in queries]
+    result = calibrate_blend(
+        stats, fcfg,
+        (enrol_feats, clips.labels[enrol].tolist(), *_learned_and_fixed(model, enrol_feats, stats, fcfg.feature_dim)),
+        (query_feats, clips.labels[queries].tolist(), *_learned_and_fixed(model, query_feats, stats, fcfg.feature_dim)),
+        mixes=MIXES if mixes is None else mixes,
+    )
+    result["protocol"] = (f"seen labels only: {shots} enrolment clips a label from the train sessions, "
+                          f"the validation sessions queried (seed {seed})")
+    return result
+
+
+def heldout_metrics(out: Path, clips, split_mode: str, stats: FeatureStats, fp32: Path, int8: Path,
+                    heldout: set) -> dict:
+    """Encoder-only top-1 on the held-out test sessions, fp32 vs int8 (the int8 accuracy change)."""
+    split = session_split(clips.labels, clips.sessions, split_mode)
+    test = np.array([i for i in split["test"] if clips.labels[i] not in heldout], dtype=np.int64)
+    if len(test) == 0:
+        return {}
+    refs = np.load(out / bundle_io.EMBEDDINGS)
+    import csv
+
+    with open(out / bundle_io.EMBEDDINGS_MAP) as fh:
+        ref_labels = np.array([row["label"] for row in csv.DictReader(fh)])
+    queries = [clips.features[i] for i in test]
+    result = {}
+    for name, path in (("fp32", fp32), ("int8", int8)):
+        emb = onnx_embed(path, queries, stats)
+        if name == "int8":
+            # int8 queries against int8 references: what a deployment of the int8 model serves
+            ref_emb = onnx_embed(path, [f for f in _ref_features(out)], stats)
+        else:
+            ref_emb = refs
+        predicted = ref_labels[(emb @ ref_emb.T).argmax(axis=1)]
+        result[f"test_encoder_top1_{name}"] = float(np.mean(predicted == clips.labels[test]))
+    result["int8_top1_change"] = result["test_encoder_top1_int8"] - result["test_encoder_top1_fp32"]
+    result["n_test_queries"] = int(len(test))
+    return result
+
+
+def _ref_features(out: Path) -> list[np.ndarray]:
+    with np.load(out / bundle_io.REFERENCE_FEATURES) as data:
+        feats, offsets = data["features"], data["offsets"]
+    return [feats[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
