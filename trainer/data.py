@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from signseek.engine.encoder import pad_batch as engine_pad_batch
 from signseek.features import FeatureConfig, FeatureStats, prepare_sequence
 from signseek.paths import SHARED_DATASETS
 
@@ -142,12 +143,7 @@ def fit_stats(clips: ClipSet) -> FeatureStats:
 
 
 def pad_batch(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad [L_i, F] arrays to [B, T, F] with a [B, T] mask (1 = real frame)."""
-    longest = max(len(s) for s in sequences)
-    dim = sequences[0].shape[1]
-    out = np.zeros((len(sequences), longest, dim), dtype=np.float32)
-    mask = np.zeros((len(sequences), longest), dtype=np.float32)
-    for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = seq
-        mask[i, : len(seq)] = 1.0
-    return torch.from_numpy(out), torch.from_numpy(mask)
+    """Right-pad [L_i, F] arrays to [B, T, F] with a [B, T] mask (1 = real frame), as tensors:
+    the engine's padding, so training batches look exactly like served ones."""
+    features, mask = engine_pad_batch(sequences)
+    return torch.from_numpy(features), torch.from_numpy(mask)
