@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from signseek.landmarks.extract import extract_video
+from signseek.landmarks.extract import HolisticExtractor, extract_video
 from signseek.landmarks.parallel import ExtractionPool
 from signseek.paths import PROJECT_ROOT, SAMPLE_DATASET
 
@@ -41,12 +41,45 @@ MD_START, MD_END = "<!-- extraction:start -->", "<!-- extraction:end -->"
 TARGET_RT = 1.5
 
 
-def _measure(pool: ExtractionPool, path: Path, mode: str) -> dict:
+class PlainResult:
+    """What the baseline loop found: enough of ExtractionResult's interface for _measure."""
+
+    def __init__(self, n_frames: int, fps: float, pose: int, hand: int) -> None:
+        self.n_frames, self.duration_s = n_frames, n_frames / fps
+        self._counts = {"pose": pose, "any_hand": hand}
+
+    def detection_counts(self) -> dict[str, int]:
+        return self._counts
+
+
+def plain_mediapipe(path: Path, holistic) -> PlainResult:
+    """The baseline: OpenCV decoding and MediaPipe Holistic in one plain loop, nothing else."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    n_frames = pose = hand = 0
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        results = holistic.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        n_frames += 1
+        pose += results.pose_landmarks is not None
+        hand += results.left_hand_landmarks is not None or results.right_hand_landmarks is not None
+    capture.release()
+    return PlainResult(n_frames, fps, pose, hand)
+
+
+def _measure(pool: ExtractionPool, extractor: HolisticExtractor, path: Path, mode: str, plain=None) -> dict:
     start = time.perf_counter()
     cpu_start = resource.getrusage(resource.RUSAGE_SELF)
     stride = 2 if mode.endswith("_s2") else 1
-    if mode.startswith("single"):
-        results = [extract_video(path, frame_stride=stride)]
+    if mode == "plain":
+        results = [plain_mediapipe(path, plain)]
+    elif mode.startswith("single"):
+        # One long-lived graph, as the server keeps one: a new Holistic costs ~1 s to build.
+        results = [extract_video(path, frame_stride=stride, extractor=extractor)]
     elif mode.startswith("split2"):
         results = [pool.extract_video(path, frame_stride=stride)]
     else:
@@ -72,18 +105,24 @@ def run(repeats: int) -> dict:
     start = time.perf_counter()
     pool = ExtractionPool(workers=2)
     pool_start_s = time.perf_counter() - start
-    modes = ("single", "split2", "batch2", "single_s2", "split2_s2")
+    extractor = HolisticExtractor()
+    import mediapipe as mp
+
+    plain = mp.solutions.holistic.Holistic(model_complexity=1)  # the baseline's own long-lived graph
+    modes = ("plain", "single", "split2", "batch2", "single_s2", "split2_s2")
     samples: dict[tuple[str, str], list[dict]] = {(c, m): [] for c in CLIPS for m in modes}
     try:
         for path in CLIPS.values():  # warm: first decode, OS caches, models loaded
-            extract_video(path)
+            extract_video(path, extractor=extractor)
             pool.extract_video(path)
         for _ in range(repeats):
             for clip, path in CLIPS.items():
                 for mode in modes:
-                    samples[clip, mode].append(_measure(pool, path, mode))
+                    samples[clip, mode].append(_measure(pool, extractor, path, mode, plain))
     finally:
         pool.close()
+        extractor.close()
+        plain.close()
     rows = []
     for (clip, mode), runs in samples.items():
         rows.append({
@@ -150,7 +189,8 @@ def to_markdown(report: dict, command: str) -> str:
 
     lines += [
         "",
-        "Modes: `single` = `extract_video(clip)` (decode thread + one Holistic); `split2` = "
+        "Modes: `plain` = the baseline: a plain OpenCV + MediaPipe Holistic loop, one long-lived graph; `single` = `extract_video(clip, extractor=...)` (decode thread + one long-lived Holistic, "
+        "as the server keeps one; building a new graph costs about 1 s more); `split2` = "
         "`ExtractionPool(2).extract_video(clip)` (clip cut in two, one Holistic per process); "
         "`batch2` = `ExtractionPool(2).extract_many([clip, clip])` (two clips at once, the dataset "
         "importer's case; throughput over both clips); `_s2` = the same with `frame_stride=2` "
