@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import os
 import re
 import sqlite3
 import threading
@@ -113,6 +114,7 @@ class ReferenceStore:
         self.base = engine.references  # the bundle's references; enrolled ones are added to these
         self.model_id = engine.bundle.model_id if engine.bundle else engine.model_name
         self._refresh_lock = threading.Lock()
+        self._seen_signature: tuple | None = None  # the database files' state at the last refresh
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -267,9 +269,30 @@ class ReferenceStore:
                 for r in rows]
         return ReferenceSet(np.stack(embeddings), [r[1] for r in rows], [r[2] for r in rows], features, meta)
 
+    def _db_signature(self) -> tuple:
+        """Modification time and size of the database and its WAL: changes when anyone writes."""
+        signature = []
+        for suffix in ("", "-wal"):
+            try:
+                stat = os.stat(f"{self.path}{suffix}")
+                signature.append((stat.st_mtime_ns, stat.st_size))
+            except FileNotFoundError:
+                signature.append(None)
+        return tuple(signature)
+
+    def refresh_if_changed(self) -> bool:
+        """Refresh when another process (a second server worker) changed the database since our
+        last refresh; a stat of two files, cheap enough to call before every recognition."""
+        if self._db_signature() == self._seen_signature:
+            return False
+        self.refresh()
+        return True
+
     def refresh(self) -> None:
         """Give the engine the bundle's references plus the enrolled ones (read from the database)."""
         with self._refresh_lock:
+            # Noted before reading, so a write that lands while we read triggers the next refresh.
+            self._seen_signature = self._db_signature()
             enrolled = self.enrolled_references()
             self.engine.set_references(self.base.concat(enrolled) if enrolled is not None else self.base)
 

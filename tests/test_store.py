@@ -148,3 +148,18 @@ def test_enrol_from_videos(fx, tmp_path):
     store = ReferenceStore(new_engine(fx), tmp_path / "enrolled.db")
     ids = store.enrol_videos("msl-test", videos)
     assert len(ids) == 3 and [c.source for c in store.list_clips()] == [v.name for v in videos]
+
+
+def test_a_second_server_process_sees_signs_enrolled_by_the_first(fx, tmp_path):
+    """Two stores on one database stand for two uvicorn workers: an enrolment through one is
+    recognised by the other on its next request, and a deletion likewise."""
+    db = tmp_path / "shared.db"
+    first, second = ReferenceStore(new_engine(fx), db), ReferenceStore(new_engine(fx), db)
+    assert not second.refresh_if_changed()  # nothing written since it opened
+    first.enrol("wave-hello", clips(fx, "hello"))
+    assert second.refresh_if_changed()
+    assert "wave-hello" in second.engine.references.labels
+    assert not second.refresh_if_changed()
+    first.delete_sign("wave-hello")
+    assert second.refresh_if_changed()
+    assert "wave-hello" not in second.engine.references.labels

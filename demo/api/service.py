@@ -188,6 +188,7 @@ class Service:
     # ------------------------------------------------------------------ recognition
 
     def predict(self, points: np.ndarray, visibility=None, fps=None, top_k: int | None = None) -> dict:
+        self.store.refresh_if_changed()  # another worker may have enrolled or deleted a sign
         try:
             result = self.engine.recognize(points, top_k=top_k)
         except InputError as exc:
@@ -255,6 +256,7 @@ class Service:
                 "total_references": self.reference_count}
 
     def list_signs(self) -> dict:
+        self.store.refresh_if_changed()
         signs = [
             {"name": s.label, "category": s.category or None, "references": s.n_clips, "enrolled": s.enrolled}
             for s in self.store.list_signs(include_bundle=True)
