@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from demo_support import PROJECT_ROOT, clip_variants, demo_env, running_app, sample_video, video_to_y4m
+from demo_support import PROJECT_ROOT, clip_variants, demo_env, running_app, video_to_y4m
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots" / "demo"
@@ -40,14 +40,6 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def selfie() -> Path:
-    path = sample_video("signer_selfie.mp4")
-    if path is None:
-        pytest.fail("signer_selfie.mp4 is missing from sample_dataset/videos/ and ../shared/datasets")
-    return path
-
-
-@pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     if os.environ.get("SIGNSEEK_DEMO_URL"):  # a server already running (e.g. while developing)
         yield os.environ["SIGNSEEK_DEMO_URL"].rstrip("/")
@@ -58,10 +50,10 @@ def app_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(chromium_path, app_url, selfie, tmp_path_factory):
+def page(chromium_path, app_url, selfie_clip, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
-    camera = video_to_y4m(selfie, tmp_path_factory.mktemp("camera") / "camera.y4m")
+    camera = video_to_y4m(selfie_clip, tmp_path_factory.mktemp("camera") / "camera.y4m")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium_path),
@@ -126,8 +118,8 @@ def ranked_signs(page) -> list[str]:
     return [rows.nth(i).evaluate("row => row.children[1].innerText").strip() for i in range(rows.count())]
 
 
-def test_upload_a_real_clip_and_get_a_ranked_result(page, selfie):
-    upload_clip(page, selfie)
+def test_upload_a_real_clip_and_get_a_ranked_result(page, selfie_clip):
+    upload_clip(page, selfie_clip)
     banner = wait_for_result(page, "signer_selfie.mp4")
     assert re.search(r"Recognised|Not sure|No sign", banner)
     signs = ranked_signs(page)
@@ -196,8 +188,8 @@ def test_live_tab_streams_the_webcam_with_landmarks_and_captions(page):
     cam.get_by_role("button", name="capture photo").click()  # the same button stops the stream
 
 
-def test_add_a_sign_from_three_clips_and_get_it_back(page, selfie, tmp_path):
-    takes = clip_variants(selfie, tmp_path / "takes")
+def test_add_a_sign_from_three_clips_and_get_it_back(page, selfie_clip, tmp_path):
+    takes = clip_variants(selfie_clip, tmp_path / "takes")
     open_tab(page, "Add a sign")
     page.locator("#enrol-name input, #enrol-name textarea").first.fill("wave-browser")
     page.locator("#enrol-files input[type=file]").set_input_files([str(p) for p in takes])
@@ -211,7 +203,7 @@ def test_add_a_sign_from_three_clips_and_get_it_back(page, selfie, tmp_path):
 
     open_tab(page, "Recognise")
     before = banner_text(page)
-    upload_clip(page, selfie)
+    upload_clip(page, selfie_clip)
     wait_for_result(page, "signer_selfie.mp4", previous=before)
     assert ranked_signs(page)[0] == "wave-browser"
     shot(page, "08_enrolled_sign_recognised")

@@ -13,10 +13,9 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from demo_support import PROJECT_ROOT, blank_clip, clip_variants, demo_env, running_app, sample_video  # noqa: E402
+from demo_support import PROJECT_ROOT, blank_clip, clip_variants, demo_env, running_app  # noqa: E402
 
 from demo.render import probe_codec  # noqa: E402
 
@@ -40,14 +39,6 @@ def client(server):
     from gradio_client import Client
 
     return Client(server + "/", verbose=False)
-
-
-@pytest.fixture(scope="module")
-def selfie() -> Path:
-    path = sample_video("signer_selfie.mp4")
-    if path is None:
-        pytest.fail("signer_selfie.mp4 is missing from sample_dataset/videos/ and ../shared/datasets")
-    return path
 
 
 def _signs(table: dict) -> list[str]:
@@ -80,10 +71,10 @@ def test_random_sample_is_replayed_and_recognised(client):
             assert raw["label"] == raw["top_k"][0]["label"] and "Recognised" in out[BANNER]
 
 
-def test_real_clip_gives_a_ranked_explained_result(client, selfie):
+def test_real_clip_gives_a_ranked_explained_result(client, selfie_clip):
     from gradio_client import handle_file
 
-    out = client.predict(handle_file(str(selfie)), api_name="/recognise_video")
+    out = client.predict(handle_file(str(selfie_clip)), api_name="/recognise_video")
     raw = out[RAW]
     assert "signer_selfie.mp4" in out[BANNER]
     assert ("Recognised" in out[BANNER]) == raw["accepted"]
@@ -113,10 +104,10 @@ def test_bad_input_is_a_readable_message(client, case, tmp_path):
     assert out[RANKED]["data"] == [] and out[RAW] == {"error": out[RAW]["error"]}
 
 
-def test_enrol_from_three_clips_is_recognised_at_once_then_deleted(client, selfie, tmp_path):
+def test_enrol_from_three_clips_is_recognised_at_once_then_deleted(client, selfie_clip, tmp_path):
     from gradio_client import handle_file
 
-    takes = clip_variants(selfie, tmp_path / "takes")
+    takes = clip_variants(selfie_clip, tmp_path / "takes")
     too_few = client.predict("wave-demo", [handle_file(str(takes[0]))], None, None, None, api_name="/enrol_sign")
     assert "at least 3 clips" in too_few[0]
 
@@ -126,7 +117,7 @@ def test_enrol_from_three_clips_is_recognised_at_once_then_deleted(client, selfi
     assert "Added 'wave-demo' from 3 clips" in status, status
     assert "wave-demo" in _signs(signs)
 
-    out = client.predict(handle_file(str(selfie)), api_name="/recognise_video")
+    out = client.predict(handle_file(str(selfie_clip)), api_name="/recognise_video")
     assert out[RAW]["top_k"][0]["label"] == "wave-demo"  # the new sign is the nearest at once
 
     status, signs, _ = client.predict("wave-demo", api_name="/delete_sign")
@@ -146,12 +137,12 @@ def test_model_tab_shows_card_vocabulary_and_thresholds(client):
     assert "sign_encoder.onnx" in json.loads(manifest)["files"]
 
 
-def test_live_frames_are_drawn_and_captioned_per_session(client, selfie, tmp_path):
+def test_live_frames_are_drawn_and_captioned_per_session(client, selfie_clip, tmp_path):
     import cv2
     from demo_support import decode
     from gradio_client import handle_file
 
-    frames, _ = decode(selfie)
+    frames, _ = decode(selfie_clip)
     path = tmp_path / "frame.png"
     cv2.imwrite(str(path), cv2.cvtColor(frames[len(frames) // 2], cv2.COLOR_RGB2BGR))
     overlay, captions = client.predict(handle_file(str(path)), api_name="/live_frame")

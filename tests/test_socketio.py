@@ -122,3 +122,13 @@ def test_a_holistic_frame_by_parts_goes_to_the_encoder(recorder):
     predictions = recorder.wait_for("predictions", 1)  # at frame 10
     assert len(predictions) == 1 and predictions[0]["model"] == "encoder"
     assert not recorder.errors
+
+
+def test_predictions_come_back_in_the_order_the_frames_were_sent(recorder):
+    """Frames of one client are handled in order even when inference is slower than the stream."""
+    hand, _ = hand_points(first_index_of("j", path=__import__("test_api_support").FINGERSPELLING_SAMPLE))
+    for _ in range(3):
+        _stream_hand(recorder, hand)
+    predictions = recorder.wait_for("predictions", 17)  # frames 10, 15, ..., 90 (stride 5)
+    assert [p["frame"] for p in predictions] == list(range(10, 91, 5))
+    assert not recorder.errors

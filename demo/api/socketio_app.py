@@ -37,9 +37,12 @@ MAX_MESSAGE_BYTES = 1_000_000
 
 def mount(app: FastAPI, service: Service) -> socketio.AsyncServer:
     """Create the Socket.IO server, mount it on ``app`` at /socket.io, return it."""
+    # async_handlers=False: one client's events are handled one after another, in the order
+    # they arrived, so its window fills in order and its predictions go out in order (other
+    # clients are not held up: inference runs in a worker thread).
     sio = socketio.AsyncServer(
         async_mode="asgi", cors_allowed_origins="*", max_http_buffer_size=MAX_MESSAGE_BYTES,
-        logger=False, engineio_logger=False,
+        logger=False, engineio_logger=False, async_handlers=False,
     )
     windows: dict[str, FrameWindow] = {}
 
@@ -72,6 +75,7 @@ def mount(app: FastAPI, service: Service) -> socketio.AsyncServer:
         if not window.push(frame):
             return
         start = time.perf_counter()
+        frame_number = window.count
         if window.has_hands():
             try:
                 result = await to_thread.run_sync(service.predict, window.points())
@@ -91,7 +95,7 @@ def mount(app: FastAPI, service: Service) -> socketio.AsyncServer:
             "top_k": result["top_k"],
             "model_version": result["model_version"],
             "timestamp": timestamp,
-            "frame": window.count,
+            "frame": frame_number,
         }, to=sid)
 
     app.mount("/socket.io", socketio.ASGIApp(sio))
