@@ -41,8 +41,8 @@ def percentiles(ms: list[float]) -> dict:
             "mean_ms": round(float(a.mean()), 3)}
 
 
-def load_engine(backend: str) -> tuple[Engine, str]:
-    settings = Settings(_env_file=None, DTW_BACKEND=backend)
+def load_engine(backend: str, int8: bool = False) -> tuple[Engine, str]:
+    settings = Settings(_env_file=None, DTW_BACKEND=backend, ENCODER_INT8=int8)
     if (MODELS_DIR / "model_config.json").is_file():
         return Engine.from_bundle(MODELS_DIR, settings), "models/"
     from fixtures.bundle_factory import build_fixture_bundle
@@ -59,8 +59,8 @@ def query_clips() -> list[np.ndarray]:
     return [p for p in points if hand_frames(p) > 0]
 
 
-def bench_pipeline(backend: str, n_queries: int) -> dict:
-    engine, source = load_engine(backend)
+def bench_pipeline(backend: str, n_queries: int, int8: bool = False) -> dict:
+    engine, source = load_engine(backend, int8)
     clips = query_clips()
     for clip in clips[:20]:
         engine.recognize(clip)  # warm-up
@@ -72,7 +72,7 @@ def bench_pipeline(backend: str, n_queries: int) -> dict:
         accepted += result.accepted
         for k, v in result.timings_ms.items():
             stages.setdefault(k, []).append(v)
-    return {"backend": backend, "bundle": source, "n_references": len(engine.references),
+    return {"backend": backend + (" + int8 encoder" if int8 else ""), "bundle": source, "n_references": len(engine.references),
             "queries": n_queries, **percentiles(total),
             "stage_p50_ms": {k: round(float(np.median(v)), 3) for k, v in stages.items()},
             "accepted": accepted, "encoder_backend": engine.encoder.backend}
@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ann-size", type=int, default=100_000, help="0 skips the ANN part")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    report = {"cpus": os.cpu_count(), "pipelines": [bench_pipeline(b, args.queries) for b in ("dtaidistance", "fastdtw")]}
+    report = {"cpus": os.cpu_count(), "pipelines": [
+        bench_pipeline("dtaidistance", args.queries),
+        bench_pipeline("dtaidistance", args.queries, int8=True),
+        bench_pipeline("fastdtw", args.queries),
+    ]}
     if args.ann_size:
         report["ann"] = bench_ann(args.ann_size)
     if args.json:

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     BATCH_MAX_SIZE: int = Field(16, ge=1, le=1024)
     BATCH_MAX_WAIT_MS: float = Field(2.0, ge=0.0, le=1000.0)
     INTRA_OP_THREADS: int = Field(1, ge=0)  # ONNX Runtime threads per call (0 = its default)
+    ENCODER_INT8: bool = False  # serve sign_encoder.int8.onnx (its accuracy change is in the manifest)
 
     # Input limits (the API enforces them).
     MAX_FRAMES: int = Field(600, ge=1)

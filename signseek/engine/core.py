@@ -154,6 +154,7 @@ class Engine:
         feature_config = bundle.feature_config
         if sources.get("SEQ_LEN", "default") != "default" and settings.SEQ_LEN != feature_config.seq_len:
             feature_config = replace(feature_config, seq_len=settings.SEQ_LEN)
+        quantized = quantized or settings.ENCODER_INT8
         onnx_name = ENCODER_INT8 if quantized and bundle.path(ENCODER_INT8) else ENCODER_ONNX
         encoder = Encoder.load(bundle.directory / onnx_name, bundle.path(ENCODER_TS),
                                settings.ENABLE_CUDA, settings.INTRA_OP_THREADS)
