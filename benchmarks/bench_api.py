@@ -30,6 +30,7 @@ import httpx
 import numpy as np
 import psutil
 
+from benchmarks.report import MD_PATH, update_section
 from signseek.paths import MODELS_DIR, PROJECT_ROOT, SAMPLE_DATASET
 from tests.servers import free_port, serve
 
@@ -61,18 +62,6 @@ def api_server(models_dir: Path, log_path: Path, workers: int = 1, timeout_s: fl
         yield url, proc
 
 
-def update_markdown(path: Path, start: str, end: str, section: str) -> None:
-    """Replace the text between ``start`` and ``end`` markers in ``path`` (append when absent)."""
-    text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    block = f"{start}\n{section.rstrip()}\n{end}"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 # ---------------------------------------------------------------------------- payloads
 
 SAMPLES = SAMPLE_DATASET / "signs_sample.npz"
@@ -99,7 +88,6 @@ HEADERS = {"Content-Type": "application/json"}
 # ---------------------------------------------------------------------------- the load test
 
 HERE = Path(__file__).resolve().parent
-MD_PATH = HERE / "BENCHMARKS.md"
 MD_START, MD_END = "<!-- api-load:start -->", "<!-- api-load:end -->"
 TARGETS = {"rps": 100.0, "p99_ms": 250.0, "failures": 0}
 
@@ -193,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2))
     if args.update_md:
         command = "python -m benchmarks.bench_api " + " ".join(argv if argv is not None else sys.argv[1:])
-        update_markdown(MD_PATH, MD_START, MD_END, markdown(result, command.strip()))
+        update_section(MD_START, MD_END, markdown(result, command.strip()))
         print(f"wrote {MD_PATH}")
     return 0 if result["pass"] else 1
 

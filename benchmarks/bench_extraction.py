@@ -21,13 +21,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import re
 import resource
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from benchmarks.report import MD_PATH, update_section
 from signseek.landmarks.extract import HolisticExtractor, extract_video
 from signseek.landmarks.parallel import ExtractionPool
 from signseek.paths import PROJECT_ROOT, SAMPLE_DATASET
@@ -36,7 +36,6 @@ CLIPS = {
     "signer_selfie.mp4 (540x720)": SAMPLE_DATASET / "videos" / "signer_selfie.mp4",
     "hoy_001.mp4 (MSL, 1280x720)": SAMPLE_DATASET / "videos" / "hoy_001.mp4",
 }
-MD_PATH = PROJECT_ROOT / "benchmarks" / "BENCHMARKS.md"
 MD_START, MD_END = "<!-- extraction:start -->", "<!-- extraction:end -->"
 TARGET_RT = 1.5
 
@@ -149,7 +148,6 @@ def run(repeats: int) -> dict:
 
 def to_markdown(report: dict, command: str) -> str:
     lines = [
-        MD_START,
         "## Landmark extraction (MediaPipe Holistic, model_complexity=1)",
         "",
         f"Measured {report['date']} on {report['cpus']} CPU cores with `{command}`; "
@@ -199,20 +197,8 @@ def to_markdown(report: dict, command: str) -> str:
         f"Issue target: >= {TARGET_RT}x real time per clip on 2 cores. Every frame: "
         + verdict(best_per_clip(("single", "split2")))
         + ". With frame_stride=2: " + verdict(best_per_clip(("single_s2", "split2_s2"))) + ".",
-        MD_END,
     ]
     return "\n".join(lines)
-
-
-def update_markdown(section: str, path: Path = MD_PATH) -> None:
-    """Replace (or add) the extraction section of BENCHMARKS.md, leaving other sections alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(MD_START) + ".*?" + re.escape(MD_END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
     if args.update_md:
-        update_markdown(section)
+        update_section(MD_START, MD_END, section)
         print(f"wrote {MD_PATH.relative_to(PROJECT_ROOT)}")
     return 0
 

@@ -21,14 +21,13 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import statistics
 import time
 from pathlib import Path
 
+from benchmarks.report import update_section
 from signseek.paths import PROJECT_ROOT
 
-MD_PATH = PROJECT_ROOT / "benchmarks" / "BENCHMARKS.md"
 MD_START, MD_END = "<!-- training:start -->", "<!-- training:end -->"
 SIGNS = "traduttore-asl/signs.npz"
 KEYS = ("top1", "encoder_top1", "dtw_1nn_top1", "euclid_1nn_top1", "top5", "mrr")
@@ -88,7 +87,7 @@ def history(run_dir: Path) -> dict:
 
 
 def to_markdown(result: dict) -> str:
-    lines = [MD_START, "", "## Training and evaluation (trainer/)", "",
+    lines = ["## Training and evaluation (trainer/)", "",
              f"Measured {result['date']} on {result['machine']} with `{result['command']}`.", ""]
     if "closed" in result:
         c = result["closed"]
@@ -114,17 +113,7 @@ def to_markdown(result: dict) -> str:
     if "int8" in result:
         lines += [f"int8 (dynamic quantisation) vs fp32, encoder-only top-1 on the test sessions: "
                   f"{json.dumps(result['int8'])}", ""]
-    lines.append(MD_END)
     return "\n".join(lines)
-
-
-def update_markdown(block: str) -> None:
-    text = MD_PATH.read_text() if MD_PATH.exists() else "# Benchmarks\n"
-    if MD_START in text:
-        text = re.sub(re.escape(MD_START) + ".*?" + re.escape(MD_END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    MD_PATH.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, default=float))
     if args.update_md:
-        update_markdown(to_markdown(result))
+        update_section(MD_START, MD_END, to_markdown(result))
     return 0
 
 

@@ -26,11 +26,11 @@ import numpy as np
 import psutil
 import websockets
 
-from benchmarks.bench_api import api_server, pick_models, update_markdown
+from benchmarks.bench_api import api_server, pick_models
+from benchmarks.report import MD_PATH, update_section
 from signseek.paths import SAMPLE_DATASET
 
 HERE = Path(__file__).resolve().parent
-MD_PATH = HERE / "BENCHMARKS.md"
 MD_START, MD_END = "<!-- ws-memory:start -->", "<!-- ws-memory:end -->"
 TARGET_GROWTH = 0.10
 WINDOW, STRIDE, WARMUP, BLOCK = 60, 8, 500, 500
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2))
     if args.update_md:
         command = "python -m benchmarks.bench_ws_memory " + " ".join(argv if argv is not None else sys.argv[1:])
-        update_markdown(MD_PATH, MD_START, MD_END, markdown(result, command.strip()))
+        update_section(MD_START, MD_END, markdown(result, command.strip()))
         print(f"wrote {MD_PATH}")
     return 0 if result["pass"] else 1
 
