@@ -207,23 +207,30 @@ class Service:
 
     # ------------------------------------------------------------------ extraction
 
+    @property
+    def extract_lock(self) -> threading.Lock:
+        """Held while the shared Holistic graph works on one clip."""
+        return self._extract_lock
+
+    def holistic(self):
+        """The process's one MediaPipe Holistic graph for clips (API uploads and the UI's alike),
+        built on first use. Callers hold ``extract_lock`` while they use it."""
+        from signseek.landmarks.extract import HolisticExtractor
+
+        if self._extractor is None:
+            self._extractor = HolisticExtractor()
+        return self._extractor
+
     def extract(self, path: Path):
         """A clip file -> (LandmarkSequence, extraction ms). Bad clips -> ApiError 4xx."""
-        from signseek.landmarks.extract import (
-            ExtractionError,
-            HolisticExtractor,
-            NoPersonDetected,
-            extract_video,
-        )
+        from signseek.landmarks.extract import ExtractionError, NoPersonDetected, extract_video
         from signseek.landmarks.video import VideoError, VideoTooLargeError, VideoTooLongError
 
         start = time.perf_counter()
         try:
             with self._extract_lock:
-                if self._extractor is None:
-                    self._extractor = HolisticExtractor()
                 result = extract_video(path, max_duration_s=self.settings.MAX_VIDEO_SECONDS,
-                                       extractor=self._extractor)
+                                       extractor=self.holistic())
         except (VideoTooLongError, VideoTooLargeError) as exc:
             raise ApiError(413, "video_too_long", str(exc)) from None
         except NoPersonDetected as exc:

@@ -85,8 +85,6 @@ class DemoBackend:
     def __init__(self, service) -> None:
         self.service = service
         self.settings = service.settings
-        self._extractor = None
-        self._extract_lock = threading.Lock()  # one MediaPipe graph for uploaded clips, one clip at a time
         self._display_names: dict[str, str] = {}  # browser-playable copy -> the example's own file name
 
     @classmethod
@@ -139,13 +137,6 @@ class DemoBackend:
 
     # ------------------------------------------------------------------ extraction
 
-    def _holistic(self):
-        from signseek.landmarks.extract import HolisticExtractor
-
-        if self._extractor is None:
-            self._extractor = HolisticExtractor()
-        return self._extractor
-
     def extract_clip(self, path: str | Path, progress: Progress = None):
         """A clip -> (ExtractionResult, small RGB frames for the overlay). DemoInputError if unusable."""
         from signseek.landmarks.extract import ExtractionError, NoPersonDetected, extract_frames
@@ -178,8 +169,9 @@ class DemoBackend:
                 yield rgb
 
         try:
-            with self._extract_lock:
-                result = extract_frames(frames(), reader.info.fps, extractor=self._holistic())
+            # The service's one Holistic graph: uploads through the API and the UI share it.
+            with self.service.extract_lock:
+                result = extract_frames(frames(), reader.info.fps, extractor=self.service.holistic())
         except (VideoTooLongError, VideoTooLargeError) as exc:
             raise DemoInputError(f"The clip is too long: {exc}.") from None
         except NoPersonDetected:
