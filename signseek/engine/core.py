@@ -228,21 +228,11 @@ class Engine:
         s = self.settings
         top_k = top_k or s.DEFAULT_TOP_K
         with self.batcher.expect() as ticket:
-            points = as_points(landmarks, layout)
-            if mode == "full" and not has_body(points) and "fingerspelling" in self.classifiers:
-                return self._classify(points, self.classifiers["fingerspelling"], top_k, t0)
-            prepared = prepare_sequence(points, self.feature_config, return_info=True)
-            normalised = self.stats.apply(prepared.features)
-            n_hands = hand_frames(points[prepared.kept[0] : prepared.kept[1]])
+            front = self._gate(landmarks, layout, mode, top_k, t0, timings)
+            if isinstance(front, RecognitionResult):
+                return front
+            points, prepared, normalised, n_hands = front
             t1 = time.perf_counter()
-            timings["prepare"] = (t1 - t0) * 1e3
-            floor = self._motion_floor(points)
-            reason = input_gate(n_hands, prepared.motion, floor) if mode == "full" else "none"
-            if reason != "none":
-                timings["total"] = (time.perf_counter() - t0) * 1e3
-                return RecognitionResult(None, 0.0, False, reason, [], prepared.motion, n_hands, len(points),
-                                         prepared.kept, model="encoder", backend=self.encoder.backend,
-                                         mode=mode, timings_ms=timings)
             embedding = ticket.submit(normalised)
         t2 = time.perf_counter()
         timings["embed"] = (t2 - t1) * 1e3
@@ -251,6 +241,26 @@ class Engine:
             prepared.motion, n_hands, len(points), prepared.kept)
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return result
+
+    def _gate(self, landmarks, layout: str | None, mode: str, top_k: int, t0: float,
+              timings: dict[str, float]):
+        """Steps 1-2 for one clip: the hands-only classifier's answer, a rejection by the input
+        gates (both as a finished RecognitionResult), or (points, prepared, normalised features,
+        hand frames) to embed."""
+        points = as_points(landmarks, layout)
+        if mode == "full" and not has_body(points) and "fingerspelling" in self.classifiers:
+            return self._classify(points, self.classifiers["fingerspelling"], top_k, t0)
+        prepared = prepare_sequence(points, self.feature_config, return_info=True)
+        normalised = self.stats.apply(prepared.features)
+        n_hands = hand_frames(points[prepared.kept[0] : prepared.kept[1]])
+        timings["prepare"] = (time.perf_counter() - t0) * 1e3
+        reason = input_gate(n_hands, prepared.motion, self._motion_floor(points)) if mode == "full" else "none"
+        if reason != "none":
+            timings["total"] = (time.perf_counter() - t0) * 1e3
+            return RecognitionResult(None, 0.0, False, reason, [], prepared.motion, n_hands, len(points),
+                                     prepared.kept, model="encoder", backend=self.encoder.backend,
+                                     mode=mode, timings_ms=timings)
+        return points, prepared, normalised, n_hands
 
     async def recognize_async(self, landmarks, top_k: int | None = None, layout: str | None = None,
                               mode: str = "full") -> RecognitionResult:
@@ -265,24 +275,15 @@ class Engine:
         results: list[RecognitionResult | None] = [None] * len(clips)
         todo = []
         for i, clip in enumerate(clips):
-            t0 = time.perf_counter()
-            points = as_points(clip, layout)
-            if mode == "full" and not has_body(points) and "fingerspelling" in self.classifiers:
-                results[i] = self._classify(points, self.classifiers["fingerspelling"], top_k, t0)
+            front = self._gate(clip, layout, mode, top_k, time.perf_counter(), {})
+            if isinstance(front, RecognitionResult):
+                results[i] = front
                 continue
-            prepared = prepare_sequence(points, self.feature_config, return_info=True)
-            n_hands = hand_frames(points[prepared.kept[0] : prepared.kept[1]])
-            reason = input_gate(n_hands, prepared.motion, self._motion_floor(points)) if mode == "full" else "none"
-            if reason != "none":
-                results[i] = RecognitionResult(None, 0.0, False, reason, [], prepared.motion, n_hands,
-                                               len(points), prepared.kept, backend=self.encoder.backend, mode=mode)
-                continue
-            todo.append((i, points, prepared, n_hands))
+            todo.append((i, *front))
         if todo:
-            normalised = [self.stats.apply(p.features) for _, _, p, _ in todo]
-            embeddings = self.encoder.embed_sequences(normalised, batch_size)
+            embeddings = self.encoder.embed_sequences([norm for _, _, _, norm, _ in todo], batch_size)
             state = self._state
-            for (i, points, prepared, n_hands), emb, norm in zip(todo, embeddings, normalised, strict=True):
+            for (i, points, prepared, norm, n_hands), emb in zip(todo, embeddings, strict=True):
                 result = self._rank(emb, norm, state, top_k, mode, {})
                 result.motion, result.hand_frames, result.n_frames, result.kept = (
                     prepared.motion, n_hands, len(points), prepared.kept)
