@@ -1,6 +1,7 @@
 """Engine latency and ANN recall.
 
     .venv/bin/python benchmarks/bench_engine.py                  # shipped models/ (else the test fixture bundle)
+    .venv/bin/python benchmarks/bench_engine.py --ann-size 0 --compare-bundle /tmp/old_models  # side by side
     .venv/bin/python benchmarks/bench_engine.py --queries 500 --ann-size 100000 --json
     .venv/bin/python -m benchmarks engine -- --ann-size 20000
 
@@ -41,8 +42,10 @@ def percentiles(ms: list[float]) -> dict:
             "mean_ms": round(float(a.mean()), 3)}
 
 
-def load_engine(backend: str, int8: bool = False) -> tuple[Engine, str]:
+def load_engine(backend: str, int8: bool = False, bundle: Path | None = None) -> tuple[Engine, str]:
     settings = Settings(_env_file=None, DTW_BACKEND=backend, ENCODER_INT8=int8)
+    if bundle is not None:
+        return Engine.from_bundle(bundle, settings), str(bundle)
     if (MODELS_DIR / "model_config.json").is_file():
         return Engine.from_bundle(MODELS_DIR, settings), "models/"
     from fixtures.bundle_factory import build_fixture_bundle
@@ -59,8 +62,8 @@ def query_clips() -> list[np.ndarray]:
     return [p for p in points if hand_frames(p) > 0]
 
 
-def bench_pipeline(backend: str, n_queries: int, int8: bool = False) -> dict:
-    engine, source = load_engine(backend, int8)
+def bench_pipeline(backend: str, n_queries: int, int8: bool = False, bundle: Path | None = None) -> dict:
+    engine, source = load_engine(backend, int8, bundle)
     clips = query_clips()
     for clip in clips[:20]:
         engine.recognize(clip)  # warm-up
@@ -113,12 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--ann-size", type=int, default=100_000, help="0 skips the ANN part")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--compare-bundle", type=Path,
+                        help="another bundle (e.g. an older encoder) timed in the same run, interleaved")
     args = parser.parse_args(argv)
     report = {"cpus": os.cpu_count(), "pipelines": [
         bench_pipeline("dtaidistance", args.queries),
         bench_pipeline("dtaidistance", args.queries, int8=True),
         bench_pipeline("fastdtw", args.queries),
     ]}
+    if args.compare_bundle:
+        report["pipelines"][2:2] = [bench_pipeline("dtaidistance", args.queries, bundle=args.compare_bundle),
+                                    bench_pipeline("dtaidistance", args.queries)]
     if args.ann_size:
         report["ann"] = bench_ann(args.ann_size)
     if args.json:

@@ -1,13 +1,13 @@
 """Training and evaluation: closed-set and class-disjoint few-shot accuracy, baselines, int8, speed.
 
     python -m benchmarks training                                   # print the JSON summary
-    python -m benchmarks training -- --fewshot-bundle artifacts/fewshot_bundle --seeds 0 1 2 --update-md
+    python -m benchmarks training -- --fewshot-bundle artifacts/fewshot_bundle_hs2 --seeds 0 1 2 --update-md
     python -m benchmarks.bench_training --skip-closed --shots 1 3
 
 Measures (all through `trainer.evaluate.run_evaluation`, i.e. the engine that serves):
   closed   the shipped bundle (models/) on the held-out test sessions of signs.npz
            (`--split test`): served pipeline, encoder only, DTW-1NN, Euclidean-1NN
-  fewshot  a bundle whose encoder never saw a third of the labels (configs/encoder_fewshot.yaml),
+  fewshot  a bundle whose encoder never saw a third of the labels (configs/encoder_fewshot_handshape.yaml),
            k enrolment clips per held-out label, the rest queried; mean over seeds
   speed    seconds per training step (batch 128, two views, seq 32) on this CPU, and the
            per-epoch times recorded in the runs' history.json
@@ -59,10 +59,10 @@ def step_time(steps: int = 5) -> dict:
 
     from signseek.features import FeatureConfig
     from trainer.losses import nt_xent
-    from trainer.models import SignEncoder
+    from trainer.models import HandShapeDescriptor, SignEncoder
 
-    fcfg = FeatureConfig()
-    model = SignEncoder(fcfg.feature_dim, fcfg.motion_column)
+    fcfg = FeatureConfig()  # the shipped encoder's shape: features + hand-shape descriptor
+    model = SignEncoder(fcfg.feature_dim, fcfg.motion_column, descriptor=HandShapeDescriptor(fcfg))
     opt = torch.optim.AdamW(model.parameters())
     x, mask = torch.randn(256, fcfg.seq_len, fcfg.feature_dim), torch.ones(256, fcfg.seq_len)
     times = []
@@ -119,10 +119,10 @@ def to_markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default=str(PROJECT_ROOT / "models"))
-    parser.add_argument("--fewshot-bundle", default=str(PROJECT_ROOT / "artifacts" / "fewshot_bundle"))
+    parser.add_argument("--fewshot-bundle", default=str(PROJECT_ROOT / "artifacts" / "fewshot_bundle_hs2"))
     parser.add_argument("--shots", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--runs", nargs="*", default=["artifacts/encoder_signs", "artifacts/encoder_fewshot",
+    parser.add_argument("--runs", nargs="*", default=["artifacts/encoder_signs", "artifacts/encoder_fewshot_hs2",
                                                        "artifacts/fingerspelling_mlp"])
     parser.add_argument("--skip-closed", action="store_true")
     parser.add_argument("--skip-fewshot", action="store_true")

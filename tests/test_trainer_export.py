@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from signseek.bundle import BundleError, load_bundle
+from signseek.features import FeatureConfig
 from trainer.config import load_config
 from trainer.evaluate import run_evaluation
 from trainer.export import export_bundle, load_checkpoint
@@ -30,9 +31,10 @@ def tiny_bundle(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
     overrides = [f"data={TINY}", "hidden=32", "batch_size=8", "epochs=2", "progress=false", "num_threads=1",
                  f"out_dir={tmp / 'run'}", f"log_dir={tmp / 'runs'}"]
+    # What ships: the hand-shape descriptor as input and as the fixed view.
     out = train(load_config(ROOT / "configs" / "encoder_signs.yaml", overrides))
     clf = train(load_config(None, [*overrides, "task=classifier", "classifier=mlp", f"out_dir={tmp / 'clf'}",
-                                   "features.hands_only=true"]))
+                                   "features.hands_only=true", "hand_descriptor=false", "fixed_view=features"]))
     bundle = export_bundle(out / "best.pt", tmp / "bundle", classifiers={"fingerspelling": str(clf / "best.pt")},
                            command="pytest", max_refs_per_label=4, fixed_mix=1.0)  # exercise the fixed view
     return out / "best.pt", bundle
@@ -41,10 +43,11 @@ def tiny_bundle(tmp_path_factory):
 @pytest.mark.parametrize("length", [9, 200])
 def test_onnx_and_torchscript_match_torch(tiny_bundle, length):
     ckpt, bundle = tiny_bundle
-    encoder, _ = load_checkpoint(ckpt)
-    in_dim = encoder.projector.net[0].normalized_shape[0]
-    mix = json.loads((bundle / "model_config.json").read_text())["encoder"]["fixed_mix"]
-    model = HybridEncoder(encoder, in_dim, mix).eval()  # what export ships: learned + mix x fixed view
+    encoder, saved = load_checkpoint(ckpt)
+    in_dim = FeatureConfig.from_dict(saved["feature_config"]).feature_dim
+    spec = json.loads((bundle / "model_config.json").read_text())["encoder"]
+    assert spec["fixed_view"] == "handshape" and spec["hand_descriptor"]
+    model = HybridEncoder(encoder, in_dim, spec["fixed_mix"], view=spec["fixed_view"]).eval()  # what export ships
     rng = np.random.default_rng(length)
     x = rng.normal(size=(3, length, in_dim)).astype(np.float32)
     mask = np.ones((3, length), np.float32)
@@ -95,6 +98,29 @@ def test_fewshot_evaluation_reports_baselines(tiny_bundle, tmp_path):
     for key in ("top1", "encoder_top1", "dtw_1nn_top1", "euclid_1nn_top1", "pos_sim", "neg_sim", "inst_at_1"):
         assert 0.0 <= result[key] <= 1.0 or key == "neg_sim", key
     assert (tmp_path / "rep" / "confusion.png").exists() and (tmp_path / "rep" / "per_class.csv").exists()
+
+
+def test_calibration_uses_fewshot_validation_labels(tmp_path):
+    """With validation labels the export tunes mix and DTW blend on episodes of those labels only."""
+    overrides = [f"data={TINY}", "hidden=32", "batch_size=8", "epochs=1", "progress=false", "num_threads=1",
+                 "holdout_label_fraction=0.25", "val_label_fraction=0.34", f"out_dir={tmp_path / 'run'}",
+                 f"log_dir={tmp_path / 'runs'}"]
+    out = train(load_config(ROOT / "configs" / "encoder_signs.yaml", overrides))
+    ckpt = torch.load(out / "best.pt", weights_only=False)
+    held, val = set(ckpt["heldout_labels"]), set(ckpt["val_labels"])
+    assert held and val and not held & val and not (held | val) & set(ckpt["labels"])
+    bundle = export_bundle(out / "best.pt", tmp_path / "bundle", max_refs_per_label=4, evaluate=False)
+    config = json.loads((bundle / "model_config.json").read_text())
+    assert config["val_labels"] == sorted(val)
+    calibration = config["calibration"]
+    assert "validation labels" in calibration["protocol"] and calibration["n_episodes"] == 6
+    assert config["thresholds"]["DTW_WEIGHT"] == calibration["best"]["DTW_WEIGHT"]
+    assert {g["mix"] for g in calibration["grid"]} == {0.0, 0.5, 1.0, 1.5, 2.0}
+    reused = export_bundle(out / "best.pt", tmp_path / "reused", max_refs_per_label=4, evaluate=False,
+                           calibration_from=bundle / "model_config.json")
+    again = json.loads((reused / "model_config.json").read_text())
+    assert again["encoder"]["fixed_mix"] == config["encoder"]["fixed_mix"]
+    assert again["calibration"]["source"].endswith("model_config.json")
 
 
 def test_evaluate_cli_json_on_shipped_models():

@@ -1,4 +1,4 @@
-"""trainer.models / augment / losses: shapes, masking, finiteness (torch on CPU, no data files)."""
+"""trainer.models / augment / losses: shapes, masking, finiteness, the hand-shape descriptor (torch on CPU)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from signseek.features import FeatureConfig, mirror_features
+from signseek.features import FeatureConfig, FeatureStats, mirror_features
 from trainer.augment import affine, augment, frame_drop, hand_dropout, jitter, random_affine, time_warp
 from trainer.config import ConfigError, TrainConfig, load_config
 from trainer.losses import nt_xent, supcon
-from trainer.models import SignEncoder, build_classifier, reverse_within_length
+from trainer.models import (
+    HandShapeDescriptor,
+    HybridEncoder,
+    SignEncoder,
+    build_classifier,
+    reverse_within_length,
+)
 
 FCFG = FeatureConfig()
 
@@ -128,3 +134,47 @@ def test_config_overrides_and_errors(tmp_path):
         load_config(path, ["epoch=5"])
     with pytest.raises(ConfigError, match="unknown feature key"):
         load_config(path, ["features.nope=1"])
+
+
+def _real_clips():
+    from pathlib import Path
+
+    from trainer.data import load_clips
+
+    tiny = Path(__file__).resolve().parent / "fixtures" / "trainer_signs_tiny.npz"
+    return load_clips(tiny, FCFG)
+
+
+def test_hand_descriptor_ignores_turning_and_sizing_the_hand_but_not_its_shape():
+    clips = _real_clips()
+    stats = FeatureStats.fit(clips.features)
+    descriptor = HandShapeDescriptor(FCFG)
+    descriptor.fit(stats, [stats.apply(f) for f in clips.features])
+    angle = np.deg2rad(25.0)
+    turn = 1.3 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+    def describe(raw: np.ndarray) -> np.ndarray:
+        return descriptor(torch.from_numpy(stats.apply(raw)).unsqueeze(0))[0].numpy()
+
+    clip = clips.features[0]
+    same = describe(affine(clip, FCFG, turn))  # rotated and scaled in the image plane
+    assert np.abs(same - describe(clip)).max() < 1e-3
+    other = next(f for f, label in zip(clips.features, clips.labels, strict=True) if label != clips.labels[0])
+    assert np.abs(describe(other) - describe(clip)).mean() > 0.1  # another sign's hands differ
+    assert descriptor.basis.shape == (descriptor.dim, 256)
+
+
+def test_hybrid_views_give_unit_embeddings():
+    clips = _real_clips()
+    stats = FeatureStats.fit(clips.features)
+    descriptor = HandShapeDescriptor(FCFG)
+    descriptor.fit(stats, [stats.apply(f) for f in clips.features])
+    encoder = SignEncoder(FCFG.feature_dim, FCFG.motion_column, hidden=32, descriptor=descriptor).eval()
+    x = torch.from_numpy(np.stack([stats.apply(f) for f in clips.features[:3]]))
+    mask = torch.ones(x.shape[:2])
+    for view in ("features", "handshape"):
+        out = HybridEncoder(encoder, FCFG.feature_dim, 1.0, view=view)(x, mask)
+        assert out.shape == (3, 256) and torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
+    with pytest.raises(ValueError, match="hand_descriptor"):
+        HybridEncoder(SignEncoder(FCFG.feature_dim, FCFG.motion_column, hidden=32), FCFG.feature_dim, 1.0,
+                      view="handshape")

@@ -53,7 +53,8 @@ def _export(args: argparse.Namespace) -> int:
     command = "python -m trainer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     export_bundle(args.checkpoint, args.out, classifiers=classifiers, references=args.references,
                   command=command, evaluate=not args.no_eval, max_refs_per_label=args.max_refs_per_label,
-                  calibrate_shots=args.calibrate_shots, fixed_mix=args.fixed_mix)
+                  calibrate_shots=args.calibrate_shots, fixed_mix=args.fixed_mix,
+                  calibration_from=args.calibration_from)
     print(f"bundle written to {args.out}")
     return 0
 
@@ -91,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-refs-per-label", type=int, default=0,
                    help="cap references per label (spread over sessions) to keep the bundle small; 0 = all")
     p.add_argument("--calibrate-shots", type=int, default=3,
-                   help="tune the engine's DTW blend on a k-shot episode of seen labels (0 = keep defaults)")
+                   help="tune the fixed-view mix and the DTW blend on k-shot episodes of the few-shot "
+                        "validation labels (or seen labels without them); 0 = keep defaults")
+    p.add_argument("--calibration-from", metavar="MODEL_CONFIG_JSON",
+                   help="reuse another bundle's calibration (mix, DTW blend), e.g. the few-shot study's")
     p.add_argument("--fixed-mix", type=float, default=None,
                    help="weight of the fixed input view in the embedding (default: calibrated; 0 = learned only)")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out metrics in the manifest")

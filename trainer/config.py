@@ -34,10 +34,16 @@ class TrainConfig:
     split: str = "last_session"  # last_session | none
     holdout_label_fraction: float = 0.0  # class-disjoint few-shot: labels kept out of training
     holdout_seed: int = 0
+    # few-shot validation: a fraction of the remaining labels also kept out of training; early
+    # stopping and the export's calibration then use enrolment episodes on them (labels the
+    # encoder never saw, like the held-out test labels, but not those)
+    val_label_fraction: float = 0.0
     # model
     hidden: int = 160
     embedding_dim: int = 256
     dropout: float = 0.1
+    hand_descriptor: bool = False  # add the rotation-invariant hand-shape descriptor to the input
+    fixed_view: str = "features"  # HybridEncoder's fixed view at export: features | handshape
     # optimisation
     epochs: int = 30
     batch_size: int = 128
@@ -128,5 +134,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"task must be 'encoder' or 'classifier', got {cfg.task!r}")
     if cfg.classifier not in ("mlp", "lstm", "bilstm", "tcn", "gru"):
         raise ConfigError(f"unknown classifier {cfg.classifier!r}")
+    if cfg.fixed_view not in ("features", "handshape"):
+        raise ConfigError(f"fixed_view must be 'features' or 'handshape', got {cfg.fixed_view!r}")
+    if cfg.fixed_view == "handshape" and not cfg.hand_descriptor:
+        raise ConfigError("fixed_view=handshape needs hand_descriptor=true")
     cfg.feature_config()  # validates the feature overrides
     return cfg

@@ -9,6 +9,7 @@ the prepared [L, F] arrays held in memory.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,14 +126,32 @@ def session_split(labels: np.ndarray, sessions: np.ndarray, mode: str = "last_se
     return {name: np.flatnonzero(role == code) for code, name in enumerate(("train", "val", "test"))}
 
 
-def heldout_labels(labels: np.ndarray, fraction: float, seed: int) -> list[str]:
-    """A seeded `fraction` of the non-idle labels, kept out of training for few-shot tests."""
+def category_of(label: str) -> str:
+    """idle, letter (a single letter or `space`: fingerspelling) or word."""
+    if label in IDLE_LABELS:
+        return "idle"
+    if re.fullmatch(r"[a-z]", label) or label == "space":
+        return "letter"
+    return "word"
+
+
+def heldout_labels(labels: np.ndarray, fraction: float, seed: int, stratified: bool = False) -> list[str]:
+    """A seeded `fraction` of the non-idle labels, kept out of training for few-shot tests.
+
+    ``stratified``: the fraction is taken within each category (letters, words), at least one of
+    each, so a small validation set holds both kinds of sign a team will enrol.
+    """
     if fraction <= 0:
         return []
     names = sorted(set(labels.tolist()) - set(IDLE_LABELS))
+    groups = [sorted(n for n in names if category_of(n) == c) for c in ("letter", "word")] if stratified else [names]
     rng = np.random.default_rng(seed)
-    count = max(1, int(round(fraction * len(names))))
-    return sorted(rng.choice(names, size=count, replace=False).tolist())
+    picked = []
+    for group in groups:
+        if group:
+            count = max(1, int(round(fraction * len(group))))
+            picked.extend(rng.choice(group, size=count, replace=False).tolist())
+    return sorted(picked)
 
 
 def fit_stats(clips: ClipSet) -> FeatureStats:

@@ -233,33 +233,40 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def calibrate_blend(
-    stats, fcfg, enrol: tuple[list, list, np.ndarray, np.ndarray], query: tuple[list, list, np.ndarray, np.ndarray],
-    mixes=MIXES, settings=None,
+    stats, fcfg, episodes: list[tuple[tuple, tuple]], mixes=MIXES, settings=None,
 ) -> dict:
     """Grid-search the fixed-view mix (HybridEncoder) and the engine's DTW blend (DTW_WEIGHT,
-    DTW_SCALE) for served top-1 on one enrolment episode, ranking through `Engine.rank_embeddings`.
+    DTW_SCALE) for served top-1, averaged over enrolment episodes, ranking through
+    `Engine.rank_embeddings`.
 
-    ``enrol`` / ``query``: (prepared features, labels, learned embeddings, fixed embeddings).
-    The trainer calls it on *seen* labels only (enrolment from the train sessions, queries from the
-    validation sessions), so held-out labels never tune the pipeline that is scored on them.
+    Each episode is (enrol, query), each of them (prepared features, labels, learned embeddings,
+    fixed embeddings). The trainer never passes the held-out test labels: it calibrates on the
+    few-shot validation labels, or on seen labels (train-session enrolment, validation sessions queried).
     """
     from signseek.settings import Settings
 
     settings = settings or Settings(_env_file=None)
-    enrol_feats, enrol_labels, enrol_learned, enrol_fixed = enrol
-    query_feats, query_labels, query_learned, query_fixed = query
-    normalised = [stats.apply(f) for f in query_feats]
-    grid = []
-    for mix in mixes:
-        refs = ReferenceSet(_unit(enrol_learned + mix * enrol_fixed), list(enrol_labels), None,
-                            [np.asarray(f, np.float32) for f in enrol_feats])
-        query_emb = _unit(query_learned + mix * query_fixed)
-        for weight in DTW_WEIGHTS:
-            for scale in DTW_SCALES if weight > 0 else (settings.DTW_SCALE,):
-                tuned = settings.model_copy(update={"DTW_WEIGHT": weight, "DTW_SCALE": scale})
-                engine = Engine.from_parts(None, stats, fcfg, refs, tuned)
-                ranked = engine.rank_embeddings(query_emb, normalised if weight > 0 else None)
-                top1 = ranking_metrics(ranked, list(query_labels))["top1"]
-                grid.append({"mix": mix, "DTW_WEIGHT": weight, "DTW_SCALE": scale, "top1": top1})
+    scores: dict[tuple, list[float]] = {}
+    for (enrol_feats, enrol_labels, enrol_learned, enrol_fixed), query in episodes:
+        query_feats, query_labels, query_learned, query_fixed = query
+        normalised = [stats.apply(f) for f in query_feats]
+        # DTW does not depend on the grid: one query x reference matrix serves every grid point.
+        ref_norm = [stats.apply(f) for f in enrol_feats]
+        dtw_matrix = np.stack([dtw_mod.distances(q, ref_norm, settings.DTW_BACKEND, settings.DTW_WINDOW)
+                               for q in normalised])
+        for mix in mixes:
+            refs = ReferenceSet(_unit(enrol_learned + mix * enrol_fixed), list(enrol_labels), None,
+                                [np.asarray(f, np.float32) for f in enrol_feats])
+            query_emb = _unit(query_learned + mix * query_fixed)
+            for weight in DTW_WEIGHTS:
+                for scale in DTW_SCALES if weight > 0 else (settings.DTW_SCALE,):
+                    tuned = settings.model_copy(update={"DTW_WEIGHT": weight, "DTW_SCALE": scale})
+                    engine = Engine.from_parts(None, stats, fcfg, refs, tuned)
+                    ranked = engine.rank_embeddings(query_emb, normalised if weight > 0 else None,
+                                                    dtw_distances=dtw_matrix)
+                    top1 = ranking_metrics(ranked, list(query_labels))["top1"]
+                    scores.setdefault((mix, weight, scale), []).append(top1)
+    grid = [{"mix": m, "DTW_WEIGHT": w, "DTW_SCALE": sc, "top1": float(np.mean(v))} for (m, w, sc), v in scores.items()]
     best = max(grid, key=lambda g: (round(g["top1"], 6), -g["DTW_WEIGHT"], -g["mix"]))
-    return {"best": best, "grid": grid, "n_queries": len(query_feats), "n_references": len(enrol_feats)}
+    n_queries = sum(len(query[0]) for _, query in episodes)
+    return {"best": best, "grid": grid, "n_episodes": len(episodes), "n_queries": n_queries}

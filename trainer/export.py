@@ -13,7 +13,6 @@ metrics incl. the int8 accuracy change) and sign_encoder_bundle.zip.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,15 @@ from signseek import bundle as bundle_io
 from signseek.features import FeatureConfig, FeatureStats
 
 from .config import TrainConfig
-from .data import IDLE_LABELS, file_sha256, load_clips, pad_batch, resolve_data_path, session_split
+from .data import (
+    IDLE_LABELS,
+    category_of,
+    file_sha256,
+    load_clips,
+    pad_batch,
+    resolve_data_path,
+    session_split,
+)
 from .models import HybridEncoder
 from .train import build_model
 
@@ -94,14 +101,6 @@ def onnx_embed(path: Path, sequences: list[np.ndarray], stats: FeatureStats, bat
     return np.concatenate(out).astype(np.float32)
 
 
-def category_of(label: str) -> str:
-    if label in IDLE_LABELS:
-        return "idle"
-    if re.fullmatch(r"[a-z]", label) or label == "space":
-        return "letter"
-    return "word"
-
-
 def reference_indices(
     labels: np.ndarray, sessions: np.ndarray, split_mode: str, which: str, per_label: int = 0
 ) -> np.ndarray:
@@ -156,6 +155,7 @@ def export_bundle(
     max_refs_per_label: int = 0,
     calibrate_shots: int = 3,
     fixed_mix: float | None = None,
+    calibration_from: str | Path | None = None,
 ) -> Path:
     model, ckpt = load_checkpoint(checkpoint)
     cfg = TrainConfig(**ckpt["config"])
@@ -173,11 +173,16 @@ def export_bundle(
     clips = load_clips(data_path, fcfg)
     heldout = set(ckpt.get("heldout_labels") or [])
     calibration = {}
-    if calibrate_shots > 0:
-        calibration = calibrate_on_seen_labels(model, stats, fcfg, clips, cfg.split, heldout, calibrate_shots,
-                                               mixes=None if fixed_mix is None else (fixed_mix,))
+    if calibration_from:
+        source = json.loads(Path(calibration_from).read_text())
+        if "calibration" not in source:
+            raise ExportError(f"{calibration_from} records no calibration to reuse")
+        calibration = {**source["calibration"], "source": str(calibration_from)}
+    elif calibrate_shots > 0:
+        calibration = calibrate(model, stats, fcfg, clips, cfg, ckpt, calibrate_shots,
+                                mixes=None if fixed_mix is None else (fixed_mix,))
     mix = calibration["best"]["mix"] if calibration else (fixed_mix or 0.0)
-    served = HybridEncoder(model, fcfg.feature_dim, mix).eval()
+    served = HybridEncoder(model, fcfg.feature_dim, mix, view=cfg.fixed_view).eval()
 
     onnx_path = export_onnx(served, out / bundle_io.ENCODER_ONNX, fcfg.feature_dim, "embedding")
     export_torchscript(served, out / bundle_io.ENCODER_TS, fcfg.feature_dim)
@@ -204,8 +209,10 @@ def export_bundle(
         "references": references,
         "max_refs_per_label": max_refs_per_label,
         "heldout_labels": sorted(heldout),
+        "val_labels": sorted(ckpt.get("val_labels") or []),
         "training": ckpt["config"],
-        "encoder": {"kind": "HybridEncoder(SignEncoder)", "fixed_mix": mix, "fixed_segments": served.n_segments},
+        "encoder": {"kind": "HybridEncoder(SignEncoder)", "fixed_mix": mix, "fixed_view": served.view,
+                    "fixed_segments": served.n_segments, "hand_descriptor": bool(cfg.hand_descriptor)},
         "classifiers": {},
     }
     if calibration:
@@ -232,37 +239,58 @@ def export_bundle(
 
 
 @torch.no_grad()
-def _learned_and_fixed(model: nn.Module, sequences: list[np.ndarray], stats: FeatureStats, in_dim: int):
-    probe = HybridEncoder(model, in_dim, 0.0).eval()
+def _learned_and_fixed(model: nn.Module, sequences: list[np.ndarray], stats: FeatureStats, in_dim: int,
+                       view: str) -> tuple[np.ndarray, np.ndarray]:
+    probe = HybridEncoder(model, in_dim, 0.0, view=view).eval()
     x, mask = pad_batch([stats.apply(s) for s in sequences])
     return model(x, mask).numpy(), probe.fixed(x, mask).numpy()
 
 
-def calibrate_on_seen_labels(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips, split_mode: str,
-                             heldout: set, shots: int, seed: int = 0, mixes=None) -> dict:
-    """Tune the fixed-view mix and the engine's DTW blend on an enrolment episode of labels the
-    encoder trained on: `shots` clips a label from the train sessions, the validation sessions queried."""
-    from .evaluate import MIXES, calibrate_blend
+def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips, cfg: TrainConfig, ckpt: dict,
+              shots: int, mixes=None) -> dict:
+    """Tune the fixed-view mix and the engine's DTW blend, never on the held-out test labels.
 
-    split = session_split(clips.labels, clips.sessions, split_mode)
-    queries = np.array([i for i in split["val"] if clips.labels[i] not in heldout], dtype=np.int64)
-    if len(queries) == 0:
-        return {}
-    rng = np.random.default_rng(seed)
-    enrol = []
-    for label in sorted(set(clips.labels[queries].tolist())):
-        rows = np.array([i for i in split["train"] if clips.labels[i] == label])
-        enrol.extend(rng.choice(rows, size=min(shots, len(rows)), replace=False).tolist())
-    enrol_feats = [clips.features[i] for i in enrol]
-    query_feats = [clips.features[i] for i in queries]
-    result = calibrate_blend(
-        stats, fcfg,
-        (enrol_feats, clips.labels[enrol].tolist(), *_learned_and_fixed(model, enrol_feats, stats, fcfg.feature_dim)),
-        (query_feats, clips.labels[queries].tolist(), *_learned_and_fixed(model, query_feats, stats, fcfg.feature_dim)),
-        mixes=MIXES if mixes is None else mixes,
-    )
-    result["protocol"] = (f"seen labels only: {shots} enrolment clips a label from the train sessions, "
-                          f"the validation sessions queried (seed {seed})")
+    With few-shot validation labels (trained with val_label_fraction > 0): enrolment episodes on
+    them, 1 and `shots` clips a label, seeds 0-2, the rest queried; the same question the test
+    labels answer, on other labels. Without: one episode of seen labels, `shots` clips a label
+    from the train sessions, the validation sessions queried (this over-weights DTW for signs
+    enrolled later, see BENCHMARKS.md).
+    """
+    from .evaluate import MIXES, calibrate_blend, fewshot_split
+
+    heldout = set(ckpt.get("heldout_labels") or [])
+    val_labels = list(ckpt.get("val_labels") or [])
+    in_dim, view = fcfg.feature_dim, cfg.fixed_view
+    if val_labels:
+        rows = np.flatnonzero(np.isin(clips.labels, val_labels))
+        feats = [clips.features[i] for i in rows]
+        learned, fixed = _learned_and_fixed(model, feats, stats, in_dim, view)
+        labels = clips.labels[rows]
+        episodes = []
+        for k in sorted({1, shots}):
+            for seed in (0, 1, 2):
+                enrol, query = fewshot_split(labels, k, seed)
+                episodes.append(tuple(([feats[i] for i in part], labels[part].tolist(), learned[part], fixed[part])
+                                      for part in (enrol, query)))
+        protocol = (f"few-shot validation labels {val_labels} (never trained on, not the test labels): "
+                    f"{sorted({1, shots})} enrolment clips a label, seeds 0-2, the rest queried")
+    else:
+        split = session_split(clips.labels, clips.sessions, cfg.split)
+        queries = np.array([i for i in split["val"] if clips.labels[i] not in heldout], dtype=np.int64)
+        if len(queries) == 0:
+            return {}
+        rng = np.random.default_rng(0)
+        enrol = []
+        for label in sorted(set(clips.labels[queries].tolist())):
+            rows = np.array([i for i in split["train"] if clips.labels[i] == label])
+            enrol.extend(rng.choice(rows, size=min(shots, len(rows)), replace=False).tolist())
+        episodes = [tuple(([clips.features[i] for i in part], clips.labels[part].tolist(),
+                           *_learned_and_fixed(model, [clips.features[i] for i in part], stats, in_dim, view))
+                          for part in (np.asarray(enrol), queries))]
+        protocol = (f"seen labels only: {shots} enrolment clips a label from the train sessions, "
+                    "the validation sessions queried (seed 0)")
+    result = calibrate_blend(stats, fcfg, episodes, mixes=MIXES if mixes is None else mixes)
+    result["protocol"] = protocol
     return result
 
 

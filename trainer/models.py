@@ -8,9 +8,12 @@ sequence's embedding is therefore the same whatever padding its batch adds.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from signseek.features import FeatureConfig, FeatureStats
 
 _NEG = -1e4  # masked-softmax fill; finite so fp16 and ONNX stay happy
 
@@ -95,15 +98,79 @@ def masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (h * mask.unsqueeze(-1)).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
+class HandShapeDescriptor(nn.Module):
+    """Per frame, what a hand's shape is regardless of how it is turned: log(1 + distance) between
+    every pair of each hand's 21 landmarks (2 x 210 values; zero for an absent hand).
+
+    Why: the signs a team enrols later are often static handshapes (letters), and the features'
+    `shape` block holds them as wrist-relative coordinates, which change when the hand rolls. The
+    distances do not: in-plane rotation, position and size leave them unchanged. It reads the
+    *normalised* features the encoder receives, so it holds the training statistics of the
+    columns it un-normalises, and its own (`fit` on training clips): the standardisation of its
+    output and a PCA basis (`basis`, [420, 256]) used by `HybridEncoder`'s hand-shape view.
+    """
+
+    def __init__(self, fcfg: FeatureConfig, basis_dim: int = 256) -> None:
+        super().__init__()
+        if "shape" not in fcfg.blocks:
+            raise ValueError("the hand-shape descriptor needs the features' shape block (hand_shape=True)")
+        self.shape_cols = (fcfg.blocks["shape"].start, fcfg.blocks["shape"].stop)
+        self.presence_cols = (fcfg.blocks["presence"].start, fcfg.blocks["presence"].stop)
+        first, second = torch.triu_indices(21, 21, offset=1)
+        self.register_buffer("first", first)
+        self.register_buffer("second", second)
+        n_shape, self.dim = 2 * 21 * 3, 2 * len(first)
+        for name, size in (("shape", n_shape), ("presence", 2), ("out", self.dim)):
+            self.register_buffer(f"{name}_mean", torch.zeros(size))
+            self.register_buffer(f"{name}_std", torch.ones(size))
+        self.register_buffer("basis", torch.eye(self.dim, basis_dim))
+
+    def raw(self, features: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] normalised features -> [B, T, 420] log distances (not standardised)."""
+        a, b = self.shape_cols
+        shape = features[..., a:b] * self.shape_std + self.shape_mean
+        shape = shape.reshape(*shape.shape[:-1], 2, 21, 3)
+        diff = shape[..., self.first, :] - shape[..., self.second, :]  # [B, T, 2, 210, 3]
+        dist = torch.log1p(torch.sqrt((diff * diff).sum(-1) + 1e-12))
+        a, b = self.presence_cols
+        present = (features[..., a:b] * self.presence_std + self.presence_mean) > 0.5  # [B, T, 2]
+        return (dist * present.unsqueeze(-1).to(dist.dtype)).flatten(-2)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (self.raw(features) - self.out_mean) / self.out_std
+
+    @torch.no_grad()
+    def fit(self, stats: FeatureStats, normalised: list[np.ndarray]) -> None:
+        """Set the input statistics from `stats`, then the output standardisation and the PCA
+        basis from the (normalised) training sequences."""
+        from sklearn.decomposition import PCA
+
+        for name, (a, b) in (("shape", self.shape_cols), ("presence", self.presence_cols)):
+            getattr(self, f"{name}_mean").copy_(torch.from_numpy(stats.mean[a:b]))
+            getattr(self, f"{name}_std").copy_(torch.from_numpy(stats.std[a:b]))
+        frames = self.raw(torch.from_numpy(np.concatenate(normalised)).unsqueeze(0))[0]
+        self.out_mean.copy_(frames.mean(0))
+        self.out_std.copy_(frames.std(0).clamp(min=1e-3))
+        clip_means = torch.stack([self(torch.from_numpy(s).unsqueeze(0))[0].mean(0) for s in normalised])
+        pca = PCA(n_components=min(self.basis.shape[1], *clip_means.shape), svd_solver="full")
+        pca.fit(clip_means.numpy())
+        self.basis.zero_()
+        self.basis[:, : pca.n_components_].copy_(torch.from_numpy(pca.components_.T.astype(np.float32)))
+
+
 class SignEncoder(nn.Module):
-    """features [B, T, F] (normalised), mask [B, T] -> embedding [B, D], L2-normalised."""
+    """features [B, T, F] (normalised), mask [B, T] -> embedding [B, D], L2-normalised.
+
+    With a `HandShapeDescriptor` its 420 values join each frame's features before the projector.
+    """
 
     def __init__(
         self, in_dim: int, motion_column: int, hidden: int = 160, embedding_dim: int = 256,
-        dropout: float = 0.1,
+        dropout: float = 0.1, descriptor: HandShapeDescriptor | None = None,
     ) -> None:
         super().__init__()
-        self.projector = FrameProjector(in_dim, hidden, dropout)
+        self.descriptor = descriptor
+        self.projector = FrameProjector(in_dim + (descriptor.dim if descriptor else 0), hidden, dropout)
         self.gru = MaskedBiGRU(hidden, hidden, layers=2, dropout=dropout)
         self.pool = MotionAttentionPool(2 * hidden, motion_column)
         self.head = nn.Sequential(
@@ -111,7 +178,8 @@ class SignEncoder(nn.Module):
         )
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.projector(features) * mask.unsqueeze(-1)
+        x = features if self.descriptor is None else torch.cat([features, self.descriptor(features)], dim=-1)
+        x = self.projector(x) * mask.unsqueeze(-1)
         h = self.gru(x, mask)
         pooled = torch.cat([self.pool(h, features, mask), masked_mean(h, mask)], dim=-1)
         return F.normalize(self.head(pooled), dim=-1)
@@ -205,26 +273,38 @@ def segment_means(features: torch.Tensor, mask: torch.Tensor, n_segments: int) -
 
 
 class HybridEncoder(nn.Module):
-    """The learned embedding plus `mix` x a fixed (not trained) view of the input: a seeded random
-    orthonormal projection of the (normalised) feature means over `n_segments` parts of the clip.
+    """The learned embedding plus `mix` x a fixed (not trained) view of the input.
+
+    view="features": a seeded random orthonormal projection of the (normalised) feature means
+    over `n_segments` parts of the clip. view="handshape": the clip's mean hand-shape descriptor
+    (`HandShapeDescriptor`, the encoder's own) projected on its PCA basis, which keeps > 99.99%
+    of the descriptor's variance in 256 dimensions.
 
     Why: training on the seen signs collapses directions those signs do not need, and signs
     enrolled later (few-shot, class-disjoint) can differ exactly there, e.g. static handshapes.
     The fixed view keeps that information; cos(hybrid) ~ (cos(learned) + mix^2 cos(fixed)) / (1 + mix^2).
-    `mix` is calibrated at export on seen labels; mix = 0 is the learned embedding alone.
+    `mix` is calibrated at export; mix = 0 is the learned embedding alone.
     """
 
     def __init__(self, encoder: nn.Module, in_dim: int, mix: float, n_segments: int = 2, dim: int = 256,
-                 seed: int = 0) -> None:
+                 seed: int = 0, view: str = "features") -> None:
         super().__init__()
+        if view not in ("features", "handshape"):
+            raise ValueError(f"fixed view must be 'features' or 'handshape', got {view!r}")
+        if view == "handshape" and getattr(encoder, "descriptor", None) is None:
+            raise ValueError("the hand-shape view needs an encoder trained with hand_descriptor=true")
         self.encoder = encoder
         self.mix = float(mix)
-        self.n_segments = int(n_segments)
+        self.view = view
+        self.n_segments = int(n_segments) if view == "features" else 1
         gen = torch.Generator().manual_seed(seed)
         q, _ = torch.linalg.qr(torch.randn(n_segments * in_dim, dim, generator=gen))
         self.register_buffer("projection", q.contiguous())  # [n * F, dim], orthonormal columns
 
     def fixed(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.view == "handshape":
+            descriptor = self.encoder.descriptor
+            return F.normalize(masked_mean(descriptor(features), mask) @ descriptor.basis, dim=-1)
         return F.normalize(segment_means(features, mask, self.n_segments) @ self.projection, dim=-1)
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,11 @@ from .augment import augment
 from .config import TrainConfig
 from .data import ClipSet, heldout_labels, load_clips, pad_batch, session_split
 from .losses import nt_xent, supcon
-from .models import SignEncoder, build_classifier
+from .models import HandShapeDescriptor, HybridEncoder, SignEncoder, build_classifier
+
+# Few-shot validation scores the served form of the embedding (learned + fixed view) at this mix;
+# the export calibrates the mix itself afterwards on the same validation labels.
+VALIDATION_MIX = 1.0
 
 
 def pick_device(name: str) -> str:
@@ -42,7 +46,9 @@ def pick_device(name: str) -> str:
 
 def build_model(cfg: TrainConfig, fcfg: FeatureConfig, n_classes: int = 0) -> nn.Module:
     if cfg.task == "encoder":
-        return SignEncoder(fcfg.feature_dim, fcfg.motion_column, cfg.hidden, cfg.embedding_dim, cfg.dropout)
+        descriptor = HandShapeDescriptor(fcfg, cfg.embedding_dim) if cfg.hand_descriptor else None
+        return SignEncoder(fcfg.feature_dim, fcfg.motion_column, cfg.hidden, cfg.embedding_dim, cfg.dropout,
+                           descriptor)
     return build_classifier(cfg.classifier, fcfg.feature_dim, n_classes, cfg.hidden, cfg.dropout)
 
 
@@ -61,6 +67,19 @@ def embed_sequences(
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
+def fewshot_encoder_top1(embeddings: np.ndarray, labels: np.ndarray, shots=(1, 3), seeds=(0, 1, 2)) -> float:
+    """Mean nearest-reference top-1 over seeded enrolment episodes (`shots` clips a label enrolled,
+    the rest queried): the few-shot validation score on labels the encoder never trained on."""
+    from .evaluate import fewshot_split
+
+    scores = []
+    for k in shots:
+        for seed in seeds:
+            enrol, query = fewshot_split(labels, k, seed)
+            scores.append(nearest_top1(embeddings[query], labels[query], embeddings[enrol], labels[enrol]))
+    return float(np.mean(scores))
+
+
 def nearest_top1(query: np.ndarray, query_labels, refs: np.ndarray, ref_labels) -> float:
     sims = query @ refs.T
     return float(np.mean(np.asarray(ref_labels)[sims.argmax(axis=1)] == np.asarray(query_labels)))
@@ -75,7 +94,8 @@ class Prepared:
     val_idx: np.ndarray
     test_idx: np.ndarray
     labels: list[str]  # classes trained on
-    heldout: list[str]
+    heldout: list[str]  # never trained on: the few-shot test labels
+    val_labels: list[str]  # never trained on: few-shot validation (early stopping, calibration)
     stats: FeatureStats
     ssl_only: list[np.ndarray]  # extra unlabelled clips for the NT-Xent term
 
@@ -84,7 +104,9 @@ def prepare_data(cfg: TrainConfig, fcfg: FeatureConfig) -> Prepared:
     clips = load_clips(cfg.data, fcfg)
     split = session_split(clips.labels, clips.sessions, cfg.split)
     heldout = heldout_labels(clips.labels, cfg.holdout_label_fraction, cfg.holdout_seed)
-    seen = ~np.isin(clips.labels, heldout)
+    remaining = clips.labels[~np.isin(clips.labels, heldout)]
+    val_labels = heldout_labels(remaining, cfg.val_label_fraction, cfg.holdout_seed + 1, stratified=True)
+    seen = ~np.isin(clips.labels, heldout + val_labels)
     train_idx = np.intersect1d(split["train"], np.flatnonzero(seen))
     val_idx = np.intersect1d(split["val"], np.flatnonzero(seen))
     test_idx = np.intersect1d(split["test"], np.flatnonzero(seen))
@@ -93,7 +115,7 @@ def prepare_data(cfg: TrainConfig, fcfg: FeatureConfig) -> Prepared:
         ssl_only.extend(load_clips(extra, fcfg).features)
     labels = sorted(set(clips.labels[train_idx].tolist()))
     stats = FeatureStats.fit([clips.features[i] for i in train_idx])
-    return Prepared(clips, train_idx, val_idx, test_idx, labels, heldout, stats, ssl_only)
+    return Prepared(clips, train_idx, val_idx, test_idx, labels, heldout, val_labels, stats, ssl_only)
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -133,7 +155,10 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> Path:
         pool = pool + data.ssl_only
         pool_labels = np.concatenate([train_labels, -np.ones(len(data.ssl_only), dtype=np.int64)])
 
-    model = build_model(cfg, fcfg, len(data.labels)).to(device)
+    model = build_model(cfg, fcfg, len(data.labels))
+    if getattr(model, "descriptor", None) is not None:
+        model.descriptor.fit(stats, [stats.apply(clips.features[i]) for i in data.train_idx])
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(pool) // (cfg.batch_size * info.world_size))
     total_steps = cfg.epochs * steps_per_epoch
@@ -172,11 +197,17 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> Path:
             "stats": {"mean": stats.mean, "std": stats.std},
             "labels": data.labels,
             "heldout_labels": data.heldout,
+            "val_labels": data.val_labels,
             "data": {"path": clips.source, "n_train": len(data.train_idx), "n_val": len(data.val_idx),
                      "n_test": len(data.test_idx)},
         }
 
     def validate() -> float:
+        if cfg.task == "encoder" and data.val_labels:
+            rows = np.flatnonzero(np.isin(clips.labels, data.val_labels))
+            view = HybridEncoder(model, fcfg.feature_dim, VALIDATION_MIX, view=cfg.fixed_view)
+            emb = embed_sequences(view, [clips.features[i] for i in rows], stats, device)
+            return fewshot_encoder_top1(emb, clips.labels[rows])
         if len(data.val_idx) == 0:
             return -state["history"][-1]["loss"] if state["history"] else 0.0
         val_feats = [clips.features[i] for i in data.val_idx]

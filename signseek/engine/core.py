@@ -302,8 +302,13 @@ class Engine:
         return self.rank_embeddings(embeddings, normalised if mode == "full" else None, k, include_idle)
 
     def rank_embeddings(self, embeddings: np.ndarray, normalised: Sequence[np.ndarray] | None = None,
-                        k: int | None = None, include_idle: bool = True) -> list[list[str]]:
-        """Like rank_labels for precomputed embeddings; DTW re-rank when ``normalised`` is given."""
+                        k: int | None = None, include_idle: bool = True,
+                        dtw_distances: np.ndarray | None = None) -> list[list[str]]:
+        """Like rank_labels for precomputed embeddings; DTW re-rank when ``normalised`` is given.
+
+        ``dtw_distances`` [Q, R]: precomputed normalised DTW distances from each query to every
+        reference, used instead of computing them (calibration grids reuse one matrix).
+        """
         state = self._state
         n_labels = len(set(state.references.labels))
         k = min(k or n_labels, n_labels)
@@ -312,7 +317,8 @@ class Engine:
         for i, h in enumerate(hits):
             labels, sims = list(h.labels), h.similarities.astype(np.float64)
             if normalised is not None and self.settings.DTW_ENABLED:
-                refined, _, _ = self._dtw_refine(normalised[i], h, sims, state)
+                known = None if dtw_distances is None else dtw_distances[i]
+                refined, _, _ = self._dtw_refine(normalised[i], h, sims, state, known)
                 order = np.argsort(-refined, kind="stable")
                 labels = [labels[j] for j in order]
             if not include_idle:
@@ -329,7 +335,8 @@ class Engine:
             return 0.0
         return self.settings.MOTION_FLOOR
 
-    def _dtw_refine(self, normalised: np.ndarray, hits, sims: np.ndarray, state: _State):
+    def _dtw_refine(self, normalised: np.ndarray, hits, sims: np.ndarray, state: _State,
+                    known_distances: np.ndarray | None = None):
         """Blend DTW into the top DTW_TOP_N labels; others get the worst re-ranked DTW score
         (they are at least that far), which keeps re-ranked labels ahead of the rest."""
         s = self.settings
@@ -339,8 +346,12 @@ class Engine:
         scores = np.full(len(sims), np.nan)
         if feats is None or n == 0:
             return sims.copy(), dists, scores
-        refs = [self.stats.apply(feats[int(j)]) for j in hits.reference_index[:n]]
-        dists[:n] = dtw_mod.distances(normalised, refs, s.DTW_BACKEND, s.DTW_WINDOW)
+        best_refs = hits.reference_index[:n].astype(np.int64)
+        if known_distances is not None:
+            dists[:n] = known_distances[best_refs]
+        else:
+            refs = [self.stats.apply(feats[int(j)]) for j in best_refs]
+            dists[:n] = dtw_mod.distances(normalised, refs, s.DTW_BACKEND, s.DTW_WINDOW)
         scores[:n] = dtw_mod.dtw_score(dists[:n], s.DTW_SCALE)
         filled = np.where(np.isnan(scores), np.nanmin(scores[:n]), scores)
         refined = (1 - s.DTW_WEIGHT) * sims + s.DTW_WEIGHT * filled
