@@ -5,7 +5,8 @@
 Encoder loss: NT-Xent over two augmented views of each clip + `supcon_weight` x supervised
 contrastive over the labels of both views. Classifier loss: cross-entropy on one augmented view.
 AdamW with linear warmup then cosine decay, early stopping on the validation sessions
-(nearest-reference top-1 for the encoder, accuracy for a classifier), a checkpoint every epoch
+(nearest-reference top-1 for the encoder, accuracy for a classifier) or, with
+`val_label_fraction` > 0, on few-shot episodes of labels kept out of training, a checkpoint every epoch
 (`last.pt`, plus `best.pt`), exact resume (`resume=.../last.pt` continues at the same step),
 tqdm bars, tensorboard logs under runs/, mixed precision on CUDA, DDP under torchrun.
 """
