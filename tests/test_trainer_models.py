@@ -136,20 +136,22 @@ def test_config_overrides_and_errors(tmp_path):
         load_config(path, ["features.nope=1"])
 
 
-def _real_clips():
+@pytest.fixture(scope="module")
+def fitted():
+    """Real clips of signs.npz, their stats, and a descriptor fitted on them."""
     from pathlib import Path
 
     from trainer.data import load_clips
 
-    tiny = Path(__file__).resolve().parent / "fixtures" / "trainer_signs_tiny.npz"
-    return load_clips(tiny, FCFG)
-
-
-def test_hand_descriptor_ignores_turning_and_sizing_the_hand_but_not_its_shape():
-    clips = _real_clips()
+    clips = load_clips(Path(__file__).resolve().parent / "fixtures" / "trainer_signs_tiny.npz", FCFG)
     stats = FeatureStats.fit(clips.features)
     descriptor = HandShapeDescriptor(FCFG)
     descriptor.fit(stats, [stats.apply(f) for f in clips.features])
+    return clips, stats, descriptor
+
+
+def test_hand_descriptor_ignores_turning_and_sizing_the_hand_but_not_its_shape(fitted):
+    clips, stats, descriptor = fitted
     angle = np.deg2rad(25.0)
     turn = 1.3 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
 
@@ -164,11 +166,8 @@ def test_hand_descriptor_ignores_turning_and_sizing_the_hand_but_not_its_shape()
     assert descriptor.basis.shape == (descriptor.dim, 256)
 
 
-def test_hybrid_views_give_unit_embeddings():
-    clips = _real_clips()
-    stats = FeatureStats.fit(clips.features)
-    descriptor = HandShapeDescriptor(FCFG)
-    descriptor.fit(stats, [stats.apply(f) for f in clips.features])
+def test_hybrid_views_give_unit_embeddings(fitted):
+    clips, stats, descriptor = fitted
     encoder = SignEncoder(FCFG.feature_dim, FCFG.motion_column, hidden=32, descriptor=descriptor).eval()
     x = torch.from_numpy(np.stack([stats.apply(f) for f in clips.features[:3]]))
     mask = torch.ones(x.shape[:2])

@@ -260,18 +260,10 @@ def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
 
     heldout = set(ckpt.get("heldout_labels") or [])
     val_labels = list(ckpt.get("val_labels") or [])
-    in_dim, view = fcfg.feature_dim, cfg.fixed_view
+    # Each branch picks the clips to embed (`rows`) and its episodes as positions into them.
     if val_labels:
         rows = np.flatnonzero(np.isin(clips.labels, val_labels))
-        feats = [clips.features[i] for i in rows]
-        learned, fixed = _learned_and_fixed(model, feats, stats, in_dim, view)
-        labels = clips.labels[rows]
-        episodes = []
-        for k in sorted({1, shots}):
-            for seed in (0, 1, 2):
-                enrol, query = fewshot_split(labels, k, seed)
-                episodes.append(tuple(([feats[i] for i in part], labels[part].tolist(), learned[part], fixed[part])
-                                      for part in (enrol, query)))
+        parts = [fewshot_split(clips.labels[rows], k, seed) for k in sorted({1, shots}) for seed in (0, 1, 2)]
         protocol = (f"few-shot validation labels {val_labels} (never trained on, not the test labels): "
                     f"{sorted({1, shots})} enrolment clips a label, seeds 0-2, the rest queried")
     else:
@@ -282,13 +274,17 @@ def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
         rng = np.random.default_rng(0)
         enrol = []
         for label in sorted(set(clips.labels[queries].tolist())):
-            rows = np.array([i for i in split["train"] if clips.labels[i] == label])
-            enrol.extend(rng.choice(rows, size=min(shots, len(rows)), replace=False).tolist())
-        episodes = [tuple(([clips.features[i] for i in part], clips.labels[part].tolist(),
-                           *_learned_and_fixed(model, [clips.features[i] for i in part], stats, in_dim, view))
-                          for part in (np.asarray(enrol), queries))]
+            candidates = np.array([i for i in split["train"] if clips.labels[i] == label])
+            enrol.extend(rng.choice(candidates, size=min(shots, len(candidates)), replace=False).tolist())
+        rows = np.concatenate([np.asarray(enrol, dtype=np.int64), queries])
+        parts = [(np.arange(len(enrol)), np.arange(len(enrol), len(rows)))]
         protocol = (f"seen labels only: {shots} enrolment clips a label from the train sessions, "
                     "the validation sessions queried (seed 0)")
+    feats = [clips.features[i] for i in rows]
+    labels = clips.labels[rows]
+    learned, fixed = _learned_and_fixed(model, feats, stats, fcfg.feature_dim, cfg.fixed_view)
+    episodes = [tuple(([feats[i] for i in part], labels[part].tolist(), learned[part], fixed[part])
+                      for part in (enrol_part, query_part)) for enrol_part, query_part in parts]
     result = calibrate_blend(stats, fcfg, episodes, mixes=MIXES if mixes is None else mixes)
     result["protocol"] = protocol
     return result

@@ -151,7 +151,8 @@ class HandShapeDescriptor(nn.Module):
         frames = self.raw(torch.from_numpy(np.concatenate(normalised)).unsqueeze(0))[0]
         self.out_mean.copy_(frames.mean(0))
         self.out_std.copy_(frames.std(0).clamp(min=1e-3))
-        clip_means = torch.stack([self(torch.from_numpy(s).unsqueeze(0))[0].mean(0) for s in normalised])
+        standardised = (frames - self.out_mean) / self.out_std  # = self(...) of every frame, computed once
+        clip_means = torch.stack([clip.mean(0) for clip in torch.split(standardised, [len(s) for s in normalised])])
         pca = PCA(n_components=min(self.basis.shape[1], *clip_means.shape), svd_solver="full")
         pca.fit(clip_means.numpy())
         self.basis.zero_()
@@ -297,9 +298,10 @@ class HybridEncoder(nn.Module):
         self.mix = float(mix)
         self.view = view
         self.n_segments = int(n_segments) if view == "features" else 1
-        gen = torch.Generator().manual_seed(seed)
-        q, _ = torch.linalg.qr(torch.randn(n_segments * in_dim, dim, generator=gen))
-        self.register_buffer("projection", q.contiguous())  # [n * F, dim], orthonormal columns
+        if view == "features":  # the hand-shape view projects on the descriptor's own basis
+            gen = torch.Generator().manual_seed(seed)
+            q, _ = torch.linalg.qr(torch.randn(n_segments * in_dim, dim, generator=gen))
+            self.register_buffer("projection", q.contiguous())  # [n * F, dim], orthonormal columns
 
     def fixed(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.view == "handshape":

@@ -206,7 +206,7 @@ def train(cfg: TrainConfig, data: Prepared | None = None) -> Path:
     def validate() -> float:
         if cfg.task == "encoder" and data.val_labels:
             rows = np.flatnonzero(np.isin(clips.labels, data.val_labels))
-            view = HybridEncoder(model, fcfg.feature_dim, VALIDATION_MIX, view=cfg.fixed_view)
+            view = HybridEncoder(model, fcfg.feature_dim, VALIDATION_MIX, view=cfg.fixed_view).to(device)
             emb = embed_sequences(view, [clips.features[i] for i in rows], stats, device)
             return fewshot_encoder_top1(emb, clips.labels[rows])
         if len(data.val_idx) == 0:
