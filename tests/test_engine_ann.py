@@ -16,14 +16,21 @@ def unit(rng, n, d=256):
     return normalise(rng.standard_normal((n, d)).astype(np.float32))
 
 
+def clustered(rng, n_signs, n, spread=0.04):
+    """n unit vectors around n_signs random centres (clip i belongs to sign i % n_signs), as sign
+    embeddings cluster. Uniformly random vectors in 256-d are equidistant from everything: no index
+    (and no task) lives there, and HNSW's multi-threaded build then misses neighbours at random."""
+    centres = unit(rng, n_signs)
+    labels_idx = np.arange(n) % n_signs
+    data = normalise(centres[labels_idx] + spread * rng.standard_normal((n, centres.shape[1])).astype(np.float32))
+    return centres, labels_idx, data
+
+
 @pytest.mark.slow
 def test_ann_recall_at_5_on_20k_random_unit_vectors():
-    # Random unit vectors clustered like sign embeddings (2000 "signs" of 10 clips each): uniformly
-    # random queries in 256-d are equidistant from everything, where no index (and no task) lives.
+    # Random unit vectors clustered like sign embeddings (2000 "signs" of 10 clips each).
     rng = np.random.default_rng(0)
-    centres = unit(rng, 2000)
-    labels_idx = np.arange(20_000) % 2000
-    data = normalise(centres[labels_idx] + 0.04 * rng.standard_normal((20_000, 256)).astype(np.float32))
+    centres, labels_idx, data = clustered(rng, 2000, 20_000)
     labels = [f"s{i}" for i in labels_idx]
     queries = normalise(centres[rng.integers(0, 2000, 200)] + 0.04 * rng.standard_normal((200, 256)).astype(np.float32))
     exact = ExactIndex(data, labels).nearest(queries, 5)
@@ -34,8 +41,8 @@ def test_ann_recall_at_5_on_20k_random_unit_vectors():
 
 def test_build_index_switches_at_the_threshold_and_label_hits_agree():
     rng = np.random.default_rng(1)
-    data = unit(rng, 3000)
-    labels = [f"s{i % 300}" for i in range(len(data))]
+    _, labels_idx, data = clustered(rng, 300, 3000)
+    labels = [f"s{i}" for i in labels_idx]
     refs = ReferenceSet(data, labels)
     assert build_index(refs, ann_threshold=5000).kind == "exact"
     ann = build_index(refs, ann_threshold=1000)
