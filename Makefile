@@ -5,20 +5,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 7860
+# Every install is constrained to the versions CI tested (constraints.txt; `make lock` rewrites it).
+PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_OFFLINE = 1
 
-.PHONY: run test install install-dev system-deps lint bench explorer clean
+.PHONY: run test install install-dev system-deps lint bench explorer clean lock
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install -q -e .
+	$(PIP_INSTALL) -e .
 
 install-dev: $(PY) system-deps
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PIP_INSTALL) -e ".[dev]"
 
 # Debian packages the tests use: Chromium for the browser tests, ffmpeg to make webm/y4m fixtures.
 system-deps:
@@ -35,11 +37,15 @@ test: install-dev
 	$(PY) -m pytest
 
 explorer: install
-	$(PY) -m pip install -q -e ".[explorer,train]"
+	$(PIP_INSTALL) -e ".[explorer,train]"
 	$(PY) -m streamlit run explorer/app.py --server.headless=true --browser.gatherUsageStats=false
 
 bench: install-dev
 	$(PY) -m benchmarks
+
+# After a dependency change: pin what the dev venv now holds (run `make test` first, then commit).
+lock: install-dev
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable --all | sed -E 's/\+cpu$$//' | grep -v '^setuptools=='; } > constraints.tmp && mv constraints.tmp constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

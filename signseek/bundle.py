@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import SignSeekError
 from .features import FeatureConfig, FeatureStats
 
 FORMAT_VERSION = 1
@@ -56,8 +57,10 @@ MAP_COLUMNS = ("index", "label", "category", "source", "session", "sample_id")
 UNLISTED = frozenset({MANIFEST, ZIP_NAME})
 
 
-class BundleError(RuntimeError):
+class BundleError(SignSeekError, RuntimeError):
     """The bundle is missing a file, a file does not match its manifest, or a file is malformed."""
+    code = "bundle_invalid"
+    kind = "unavailable"
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

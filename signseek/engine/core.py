@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import ENCODER_INT8, ENCODER_ONNX, ENCODER_TS, Bundle, load_bundle
+from ..errors import SignSeekError
 from ..features import FeatureConfig, FeatureStats, prepare_sequence
 from ..landmarks.layouts import flat_to_canonical
 from ..landmarks.schema import N_DIMS, N_LANDMARKS, LandmarkSequence
@@ -23,8 +24,9 @@ from .gates import decision_gate, hand_frames, has_body, input_gate, softmax
 from .search import ReferenceSet, build_index
 
 
-class InputError(ValueError):
+class InputError(SignSeekError, ValueError):
     """Landmarks the engine cannot read (wrong shape, unknown layout, no frames)."""
+    code = "invalid_frames"
 
 
 def as_points(landmarks, layout: str | None = None) -> np.ndarray:

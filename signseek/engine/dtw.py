@@ -19,11 +19,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import SignSeekError
+
 BACKENDS = ("dtaidistance", "fastdtw")
 
 
-class DTWError(ValueError):
+class DTWError(SignSeekError, ValueError):
     """Unknown backend or incompatible sequences."""
+    code = "invalid_dtw"
 
 
 def raw_distance(a: np.ndarray, b: np.ndarray, backend: str = "dtaidistance", window: int | None = None) -> float:

@@ -18,11 +18,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import SignSeekError
+
 log = logging.getLogger(__name__)
 
 
-class EncoderError(RuntimeError):
+class EncoderError(SignSeekError, RuntimeError):
     """No backend could load the model, or the model's inputs are not the bundle contract's."""
+    code = "model_failed"
+    kind = "unavailable"
 
 
 def pad_batch(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

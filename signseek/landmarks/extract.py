@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SignSeekError
 from .schema import FACE, LEFT_HAND, N_LANDMARKS, N_POSE, POSE, RIGHT_HAND, LandmarkSequence, empty_points
 from .video import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_PIXELS, VideoInfo, VideoReader, downscale
 
@@ -41,12 +42,14 @@ NO_PERSON_MESSAGE = (
 )
 
 
-class ExtractionError(ValueError):
+class ExtractionError(SignSeekError, ValueError):
     """Landmarks could not be extracted; the message says why and what to do."""
+    code = "extraction_failed"
 
 
 class NoPersonDetected(ExtractionError):
     """Not one frame of the clip showed a person."""
+    code = "no_person"
 
 
 @dataclass

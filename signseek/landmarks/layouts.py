@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import SignSeekError
 from .schema import FACE, LEFT_HAND, N_DIMS, N_HAND, N_POSE, POSE, RIGHT_HAND, empty_points
 
 
@@ -56,8 +57,9 @@ LAYOUTS: dict[str, Layout] = {
 LAYOUT_BY_SIZE: dict[int, str] = {layout.size: name for name, layout in LAYOUTS.items()}
 
 
-class LayoutError(ValueError):
+class LayoutError(SignSeekError, ValueError):
     """A flat landmark vector of a length or layout SignSeek does not know."""
+    code = "invalid_layout"
 
 
 def detect_layout(n_values: int) -> str:

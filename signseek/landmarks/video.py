@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import SignSeekError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_DURATION_S = 60.0
@@ -34,36 +36,42 @@ _PLAUSIBLE_FPS = (1.0, 240.0)
 _FALLBACK_FPS = 30.0
 
 
-class VideoError(ValueError):
+class VideoError(SignSeekError, ValueError):
     """A clip that cannot be used; the message says what is wrong and what to do."""
+    code = "invalid_video"
 
 
 class VideoNotFoundError(VideoError):
-    pass
+    code = "video_not_found"
+    kind = "not_found"
 
 
 class EmptyVideoError(VideoError):
-    pass
+    code = "empty_video"
 
 
 class UnreadableVideoError(VideoError):
     """Not a video at all, or a format no decoder here reads."""
+    code = "unreadable_video"
 
 
 class CorruptVideoError(VideoError):
     """Looks like a video but its frames do not decode (damaged or cut short)."""
+    code = "corrupt_video"
 
 
 class TruncatedVideoError(CorruptVideoError):
-    pass
+    code = "truncated_video"
 
 
 class VideoTooLongError(VideoError):
-    pass
+    code = "video_too_long"
+    kind = "too_large"
 
 
 class VideoTooLargeError(VideoError):
-    pass
+    code = "video_too_large"
+    kind = "too_large"
 
 
 @dataclass(frozen=True)
