@@ -21,7 +21,7 @@ REASON_HELP = {
     "no_hands": "no hand in any frame",
     "low_motion": "motion below MOTION_FLOOR",
     "idle": "best match is the idle sign",
-    "low_similarity": "top-1 similarity below SIM_THRESHOLD",
+    "unknown_sign": "top-1 similarity below SIM_THRESHOLD",
     "ambiguous_margin": "top-1 minus top-2 below SIM_MARGIN",
     "prototype_disagreement": "nearest prototype is another sign",
 }

@@ -32,8 +32,8 @@ def test_ambiguous_margin_is_explained_with_both_signs():
     assert "&#x27;hello&#x27; and &#x27;thank-you&#x27; are too close" in banner
 
 
-def test_low_similarity_quotes_the_threshold_in_force():
-    text = views.explain_rejection(_result(accepted=False, rejection_reason="low_similarity"),
+def test_unknown_sign_quotes_the_threshold_in_force():
+    text = views.explain_rejection(_result(accepted=False, rejection_reason="unknown_sign"),
                                    {"SIM_THRESHOLD": 0.7})
     assert text == "the best match 'hello' is only 0.91 similar; at least 0.7 is needed"
 

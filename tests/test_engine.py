@@ -92,11 +92,11 @@ def test_an_idle_clip_with_hands_is_no_sign(engine, fx):
     assert result.idle_similarity == pytest.approx(1.0, abs=2e-3)  # float16-stored reference (see above)
 
 
-def test_low_similarity(engine, fx):
+def test_unknown_sign(engine, fx):
     strict = engine_with(engine, SIM_THRESHOLD=0.9999, PROTOTYPE_CHECK=False)
     queries = [(p, y) for p, y in zip(fx.queries, fx.query_labels, strict=True) if y != "-"]
     reasons = {strict.recognize(p).rejection_reason for p, _ in queries}
-    assert "low_similarity" in reasons and "none" not in reasons
+    assert "unknown_sign" in reasons and "none" not in reasons
 
 
 def test_ambiguous_margin_between_two_labels_with_the_same_clip(engine, fx):

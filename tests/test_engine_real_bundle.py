@@ -50,7 +50,7 @@ def test_results_carry_every_diagnostic(engine, sample):
     result = next(r for r in map(engine.recognize, points) if r.candidates)
     top = result.candidates[0]
     assert top.raw_similarity is not None and top.prototype_similarity is not None
-    assert result.rejection_reason in {"none", "idle", "low_similarity", "ambiguous_margin", "prototype_disagreement"}
+    assert result.rejection_reason in {"none", "idle", "unknown_sign", "ambiguous_margin", "prototype_disagreement"}
 
 
 def test_encoder_int8_setting_serves_the_quantised_model_with_the_same_answers(engine, sample, monkeypatch):

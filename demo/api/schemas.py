@@ -62,7 +62,7 @@ class InferenceResponse(BaseModel):
     confidence: float
     accepted: bool
     rejection_reason: str | None = Field(
-        None, description="Why no sign was accepted: low_motion, no_hands, low_similarity, low_margin, ..."
+        None, description="Why no sign was accepted: one of signseek.ranker.REASONS: none, no_hands, low_motion, idle, unknown_sign, ambiguous_margin, prototype_disagreement, low_confidence"
     )
     top_k: list[Candidate]
     motion: float = Field(..., description="Mean motion energy of the kept frames.")

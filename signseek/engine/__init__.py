@@ -21,7 +21,7 @@ The seven steps of `recognize`:
                  references, a usearch HNSW index above
   5 DTW re-rank  the top DTW_TOP_N labels: DTW (DTW_BACKEND, DTW_WINDOW) between the query and each
                  label's best reference; refined = (1 - DTW_WEIGHT) * cosine + DTW_WEIGHT * exp(-d / DTW_SCALE)
-  6 decide       top-1 idle label -> "idle"; refined < SIM_THRESHOLD -> "low_similarity"; top-1 minus
+  6 decide       top-1 idle label -> "idle"; refined < SIM_THRESHOLD -> "unknown_sign"; top-1 minus
                  top-2 < SIM_MARGIN -> "ambiguous_margin"; nearest prototype != top-1 ->
                  "prototype_disagreement"; confidence = softmax(refined / CONFIDENCE_TEMPERATURE) over labels
   7 report       `RecognitionResult`, per-stage timings in ms

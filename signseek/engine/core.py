@@ -69,7 +69,7 @@ class RecognitionResult:
     label: str | None  # the accepted sign, None when rejected ("no sign")
     confidence: float
     accepted: bool
-    rejection_reason: str  # see signseek.engine.gates.REASONS
+    rejection_reason: str  # a signseek.ranker.Reason value
     candidates: list[Candidate]  # signs, best first; idle labels never appear here
     motion: float
     hand_frames: int
@@ -439,7 +439,7 @@ class Engine:
             if top_label in self.idle_labels:
                 reason = "idle"
             elif probs[order[0]] < s.CLASSIFIER_MIN_CONFIDENCE:
-                reason = "low_similarity"
+                reason = "low_confidence"
             else:
                 label, confidence = top_label, float(probs[order[0]])
         timings["total"] = (time.perf_counter() - t0) * 1e3

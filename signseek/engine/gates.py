@@ -4,7 +4,7 @@ Rejection reasons, in the order they are checked:
   no_hands                no hand detected in any frame of the clip (the main idle signal)
   low_motion              motion energy below MOTION_FLOOR (kept low: static letters barely move)
   idle                    the best label is an idle label (e.g. "-"): the signer is not signing
-  low_similarity          the best sign's refined similarity is below SIM_THRESHOLD
+  unknown_sign            the best sign's refined similarity is below SIM_THRESHOLD
   ambiguous_margin        the best and second-best labels are closer than SIM_MARGIN
   prototype_disagreement  the nearest label prototype is a different sign than the top-1
 """
@@ -14,16 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..landmarks.schema import LEFT_HAND, POSE, RIGHT_HAND
-
-REASONS = (
-    "none",
-    "no_hands",
-    "low_motion",
-    "idle",
-    "low_similarity",
-    "ambiguous_margin",
-    "prototype_disagreement",
-)
+from ..ranker import REASONS  # noqa: F401  (the one list of reasons lives in signseek.ranker)
 
 
 def hand_frames(points: np.ndarray) -> int:
@@ -60,7 +51,7 @@ def decision_gate(
     if top_label in idle_labels:
         return "idle"
     if top_similarity < sim_threshold:
-        return "low_similarity"
+        return "unknown_sign"
     if margin < sim_margin:
         return "ambiguous_margin"
     if prototype_check and prototype_label is not None and prototype_label != top_label:
