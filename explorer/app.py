@@ -1,4 +1,5 @@
-"""SignSeek explorer: embeddings, prototypes, confusions, failures and thresholds of a bundle.
+"""SignSeek explorer: embeddings, prototypes, confusions, failures, sessions, calibration, open set,
+bundle comparison, and clips to export or enrol.
 
     streamlit run explorer/app.py                      # models/ on sample_dataset/signs_sample.npz
     SIGNSEEK_EXPLORER_DATA=../shared/datasets/traduttore-asl/signs.npz streamlit run explorer/app.py
@@ -27,13 +28,24 @@ st.set_page_config(page_title="SignSeek explorer", page_icon=":material/sign_lan
 # Streamlit into its legacy multipage mode, which runs a page's script without this file (so without
 # the sidebar) when the page is opened directly or switched to in AppTest.
 _PAGES = Path(__file__).parent / "views"
-navigation = st.navigation([
-    st.Page(_PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page(_PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
-    st.Page(_PAGES / "prototypes.py", title="Prototypes", icon=":material/hub:"),
-    st.Page(_PAGES / "confusion.py", title="Confusion", icon=":material/grid_on:"),
-    st.Page(_PAGES / "failures.py", title="Failures", icon=":material/error:"),
-    st.Page(_PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
-])
+navigation = st.navigation({
+    "Results": [
+        st.Page(_PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(_PAGES / "embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+        st.Page(_PAGES / "prototypes.py", title="Prototypes", icon=":material/hub:"),
+        st.Page(_PAGES / "confusion.py", title="Confusion", icon=":material/grid_on:"),
+        st.Page(_PAGES / "failures.py", title="Failures", icon=":material/error:"),
+        st.Page(_PAGES / "sessions.py", title="Sessions", icon=":material/groups:"),
+    ],
+    "Decisions": [
+        st.Page(_PAGES / "calibration.py", title="Calibration", icon=":material/tune:"),
+        st.Page(_PAGES / "openset.py", title="Open set", icon=":material/help:", url_path="openset"),
+        st.Page(_PAGES / "compare.py", title="Compare bundles", icon=":material/compare_arrows:", url_path="compare"),
+    ],
+    "Data": [
+        st.Page(_PAGES / "clips.py", title="Clips: export and enrol", icon=":material/video_library:",
+                url_path="clips"),
+    ],
+})
 ui.sidebar()
 navigation.run()

@@ -1,16 +1,15 @@
-"""Cached loading and evaluation for the explorer, through the engine's and the trainer's own code.
+"""Loading, caching and the analyst's views of an evaluation (plain Python, usable without Streamlit).
 
-    view = load_bundle_view("models")                       # verified bundle + reference table
+    view = load_bundle_view("models")                  # verified bundle + reference table + settings
+    dataset = load_dataset("sample_dataset/signs_sample.npz")   # shared NPZ or a SignDataset file
     ev = evaluate("models", "sample_dataset/signs_sample.npz")
-    ev.records        # one row per query clip: label, pred, ranked labels / refs / sims,
-                      # top1_sim, margin, proto_label, proto_sim, motion, accepted, rejection_reason
-    ev.embeddings     # [N, D] query embeddings (the engine's)
-    clip_features("models", "sample_dataset/signs_sample.npz", 7)   # one clip's prepared features (viewer)
-    trainer_report("models", "sample_dataset/signs_sample.npz")   # the trainer's metrics + per-class report
+    ev.records        # one row per clip: label, pred, answer, accepted, rejection_reason, score,
+                      # margin, ranked labels / refs / sims, session, model, outcome, ...
+    embeddings("models", "sample_dataset/signs_sample.npz")    # [N, D] the engine's embeddings
 
-The `cached_*` wrappers put these behind Streamlit's caches (`st.cache_resource` for the bundle
-and engine, `st.cache_data` for results), keyed by the files' versions so an edited bundle or
-dataset is re-read. Everything else here is plain Python, usable from tests without Streamlit.
+Every number comes from the engine (`explorer/backend.py` is the one place that calls it). The
+`cached_*` functions keep results per bundle and file version for the Streamlit pages; a long
+computation reports its progress through a callback so the page can show a bar.
 """
 
 from __future__ import annotations
@@ -18,6 +17,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +31,15 @@ from signseek.bundle import CONFIG, MANIFEST, BundleError, load_bundle, write_ma
 from signseek.paths import MODELS_DIR, PROJECT_ROOT, SAMPLE_DATASET
 
 DEFAULT_DATA = SAMPLE_DATASET / "signs_sample.npz"
-# Threshold names the calibration page writes (the engine's settings names).
-CALIBRATED = ("SIM_THRESHOLD", "SIM_MARGIN")
-# Rejections made before any search (signseek.engine.gates.input_gate): thresholds cannot change them.
+# Rejections made before any search (signseek.ranker.Reason.is_input_gate): thresholds cannot change them.
 INPUT_REASONS = ("no_hands", "low_motion")
 REJECTED_COLUMN = "(rejected)"
+
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, text: str) -> None:
+    return None
 
 
 class ExplorerError(RuntimeError):
@@ -42,7 +48,7 @@ class ExplorerError(RuntimeError):
 
 def resolve(path: str | Path) -> Path:
     """A path as given, or relative to the project root (the app may run from anywhere)."""
-    path = Path(path).expanduser()
+    path = Path(str(path).strip()).expanduser()
     return path if path.is_absolute() or path.exists() else PROJECT_ROOT / path
 
 
@@ -80,9 +86,18 @@ class BundleView:
     def directory(self) -> Path:
         return self.bundle.directory
 
+    @property
+    def labels(self) -> list[str]:
+        """The labels the references cover (idle ones included), sorted."""
+        return sorted(set(self.references["label"].astype(str)))
+
+    @property
+    def classifier_labels(self) -> dict[str, list[str]]:
+        return {name: list(c.labels) for name, c in self.bundle.classifiers.items()}
+
 
 def load_bundle_view(bundle_dir: str | Path) -> BundleView:
-    from signseek.settings import resolve_settings
+    from explorer import backend
 
     directory = resolve(bundle_dir)
     if not directory.is_dir():
@@ -96,13 +111,83 @@ def load_bundle_view(bundle_dir: str | Path) -> BundleView:
     references["index"] = references["index"].astype(int)
     references = references.set_index("index", drop=False)
     references.index.name = None
-    settings, sources = resolve_settings(bundle)
-    # The gates, the re-ranking, and whatever else the bundle calibrated.
-    names = ("SIM_THRESHOLD", "SIM_MARGIN", "MOTION_FLOOR", "PROTOTYPE_CHECK", "DTW_WEIGHT", "DTW_SCALE",
-             "DTW_TOP_N", "DEFAULT_TOP_K")
-    names += tuple(n for n in (bundle.config.get("thresholds") or {}) if n in sources and n not in names)
-    return BundleView(bundle, references, {n: getattr(settings, n) for n in names},
-                      {n: sources[n] for n in names})
+    thresholds, sources = backend.settings_in_use(bundle)
+    return BundleView(bundle, references, thresholds, sources)
+
+
+# ---------------------------------------------------------------------------- datasets
+
+# What a dataset file holds, in words (the Overview says it).
+LAYOUT_NAMES = {
+    "pose_hands": "pose + hands (shared NPZ, 258 values a frame)",
+    "hands": "hands only (shared NPZ, 126 values a frame)",
+    "canonical": "SignSeek dataset (canonical points)",
+}
+
+
+def load_dataset(data_path: str | Path):
+    """A dataset file as a `signseek.datasets.SignDataset`: a file written by `SignDataset.save`
+    (canonical points: imported videos, the demo's feedback) or the shared NPZ layout
+    (`landmarks` [N, T, 258 | 126 | 1629 ...], `label`, optional `session`, `sequence`)."""
+    from signseek.datasets import SignDataset, is_dataset_file
+    from signseek.datasets.errors import DatasetError
+    from signseek.datasets.npz import import_npz
+
+    path = resolve(data_path)
+    if path.is_dir():
+        raise ExplorerError(f"{path} is a folder, not a dataset file: give a .npz file (the shared layout, or "
+                            "a SignSeek dataset); import a folder of videos first with "
+                            f"`python -m signseek.datasets import {path} --format videos --out clips.npz`")
+    if not path.is_file():
+        raise ExplorerError(f"dataset {path} does not exist: pick a .npz in the shared layout in the sidebar")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise ExplorerError(f"{path} is not a .npz file (numpy's zip of arrays): give a dataset in the shared "
+                            "NPZ layout (landmarks [N, T, values], label [N]) or one written by SignDataset.save")
+    try:
+        if is_dataset_file(path):
+            dataset, layout = SignDataset.load(path), "canonical"
+        else:
+            dataset = import_npz(path)
+            from signseek.datasets.npz import layout_landmark_index
+
+            layout = next((name for name in ("pose_hands", "hands")
+                           if np.array_equal(dataset.landmark_index, layout_landmark_index(name))), "canonical")
+    except DatasetError as exc:
+        raise ExplorerError(f"cannot read the dataset {path}: {exc}") from exc
+    except (ValueError, OSError) as exc:  # numpy's own messages (e.g. "allow_pickle") say nothing useful here
+        raise ExplorerError(f"cannot read the dataset {path}: it is not in the shared NPZ layout "
+                            f"(landmarks [N, T, values], label [N]) nor a SignSeek dataset ({type(exc).__name__})") from exc
+    if len(dataset) == 0:
+        raise ExplorerError(f"{path} holds no clips")
+    dataset.explorer_layout = layout
+    return dataset
+
+
+def dataset_layout(dataset) -> str:
+    """"canonical", "pose_hands" or "hands": how the file stores its clips (load_dataset notes it)."""
+    return getattr(dataset, "explorer_layout", "canonical")
+
+
+def dataset_columns(dataset) -> dict[str, np.ndarray]:
+    """Per-clip metadata the pages show and filter on (strings; "" where the file does not say)."""
+    n = len(dataset)
+    extra = dataset.extra
+
+    def column(*names: str) -> np.ndarray:
+        for name in names:
+            if name in extra:
+                return np.asarray(extra[name]).astype(str)
+        return np.full(n, "", dtype=object).astype(str)
+
+    return {
+        "sample_id": np.asarray(dataset.ids).astype(str),
+        "source": np.asarray(dataset.sources).astype(str),
+        "video": column("path", "video_file", "video"),
+        "frame_start": column("frame_start"),
+        "correction": column("correction", "corrected_label"),
+    }
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -112,21 +197,28 @@ def load_bundle_view(bundle_dir: str | Path) -> BundleView:
 class Evaluation:
     """The engine's verdict on the clips of a dataset (see the module docstring).
 
-    ``records`` may hold a subset of the file's clips (`restrict`); ``embeddings[q]`` stays indexed
-    by the clip's position q in the file (records' index, "query"). Prepared features are not kept
-    here (100+ MB for the full signs.npz, copied on every cache read): `clip_features` makes one.
+    ``records`` may hold a subset of the file's clips (`restrict`); its index is the clip's
+    position in the file ("query"), which also indexes `embeddings`.
     """
 
     records: pd.DataFrame  # one row per clip, indexed by its position in the file ("query")
-    embeddings: np.ndarray  # [N, D], every clip of the file
     labels: list[str] = field(default_factory=list)  # the bundle's labels, then the data's other labels
+    layout: str = "canonical"
+    note: str = ""  # what the current selection is (shown under every page's title)
 
-    def restrict(self, mask) -> Evaluation:
-        return Evaluation(self.records[np.asarray(mask, dtype=bool)], self.embeddings, self.labels)
+    def restrict(self, mask, note: str | None = None) -> Evaluation:
+        return Evaluation(self.records[np.asarray(mask, dtype=bool)], self.labels, self.layout,
+                          self.note if note is None else note)
 
 
-# Which clips the pages show: all, or those from sittings (label, session) no reference comes from.
-CLIP_CHOICES = {"all": "all clips", "unseen": "sittings not in the references"}
+# Which clips the pages show. Held-out sittings by default: a clip from a sitting the references
+# come from may be (nearly) a reference itself, and scores itself at 1.000.
+CLIP_CHOICES = {"unseen": "held-out sittings (no reference from the same label and session)",
+                "all": "all clips (includes the references' own sittings)"}
+DEFAULT_CLIPS = "unseen"
+INCLUDES_REFERENCES = ("Includes references: these clips share sittings (label, session) with the bundle's "
+                       "references, and a clip can find itself among them, so the scores are inflated. "
+                       "Choose held-out sittings in the sidebar, or load a held-out file.")
 
 
 def unseen_sittings(records: pd.DataFrame, references: pd.DataFrame) -> np.ndarray:
@@ -137,21 +229,40 @@ def unseen_sittings(records: pd.DataFrame, references: pd.DataFrame) -> np.ndarr
     return np.array([pair not in seen for pair in pairs], dtype=bool)
 
 
-def select_clips(evaluation: Evaluation, bundle: BundleView, clips: str) -> Evaluation:
-    if clips == "all":
-        return evaluation
-    if clips == "unseen":
-        return evaluation.restrict(unseen_sittings(evaluation.records, bundle.references))
-    raise ExplorerError(f"unknown clip selection {clips!r}; choose one of {sorted(CLIP_CHOICES)}")
-
-
 @dataclass
-class TrainerReport:
-    """The trainer's evaluation of the same bundle and file (`python -m trainer evaluate`)."""
+class Selection:
+    """What the sidebar narrows every page to."""
 
-    metrics: dict = field(default_factory=dict)  # top1, top5, mrr, encoder_top1, proto_top1, ...
-    report: pd.DataFrame | None = None  # its per-class precision / recall / F1 (per_class.csv)
-    note: str = ""  # why the numbers are missing, when they are
+    clips: str = DEFAULT_CLIPS
+    sessions: tuple[str, ...] = ()  # empty: every session
+
+    def key(self) -> str:
+        return f"{self.clips}|{','.join(self.sessions)}"
+
+
+def select_clips(evaluation: Evaluation, bundle: BundleView, selection: Selection | str) -> tuple[Evaluation, str]:
+    """The clips a page shows, and a warning when they include the references' sittings ("" if not)."""
+    if isinstance(selection, str):
+        selection = Selection(selection)
+    if selection.clips not in CLIP_CHOICES:
+        raise ExplorerError(f"unknown clip selection {selection.clips!r}; choose one of {sorted(CLIP_CHOICES)}")
+    records = evaluation.records
+    warning = ""
+    mask = np.ones(len(records), dtype=bool)
+    if selection.clips == "unseen":
+        unseen = unseen_sittings(records, bundle.references)
+        if unseen.any():
+            mask &= unseen
+        else:
+            warning = ("No clip of this file is from a held-out sitting: showing all of them. " + INCLUDES_REFERENCES)
+    elif not unseen_sittings(records, bundle.references).all():
+        warning = INCLUDES_REFERENCES
+    if selection.sessions:
+        mask &= records["session"].astype(str).isin(list(selection.sessions)).to_numpy()
+    what = CLIP_CHOICES["all" if warning and selection.clips == "unseen" else selection.clips]
+    if selection.sessions:
+        what += f", sessions {', '.join(selection.sessions)}"
+    return evaluation.restrict(mask, f"{int(mask.sum())} of {len(records)} clips: {what}"), warning
 
 
 def outcome(accepted: bool, top1_correct: bool, correct: bool) -> str:
@@ -163,7 +274,8 @@ def outcome(accepted: bool, top1_correct: bool, correct: bool) -> str:
     return "rejected (top-1 right)" if top1_correct else "rejected (top-1 wrong)"
 
 
-def evaluate(bundle_dir: str | Path, data_path: str | Path, engine=None, dataset=None) -> Evaluation:
+def evaluate(bundle_dir: str | Path, data_path: str | Path, engine=None, dataset=None,
+             progress: Progress = _no_progress) -> Evaluation:
     """Run the engine over every clip of ``data_path`` against the bundle's references.
 
     ``engine`` / ``dataset``: the loaded `Engine` for this bundle and the file's `SignDataset`,
@@ -171,34 +283,48 @@ def evaluate(bundle_dir: str | Path, data_path: str | Path, engine=None, dataset
     """
     from explorer import backend
 
-    directory, path = resolve(bundle_dir), resolve(data_path)
-    if not path.is_file():
-        raise ExplorerError(f"dataset {path} does not exist: pick a .npz in the shared layout in the sidebar")
-    return backend.evaluate(load_bundle_view(directory), path, engine, dataset)
+    view = load_bundle_view(bundle_dir)
+    dataset = dataset if dataset is not None else load_dataset(data_path)
+    engine = engine or backend.load_engine(view)
+    return backend.evaluate(view, dataset, engine, progress)
 
 
-def load_dataset(data_path: str | Path):
-    """The dataset file as a `signseek.datasets.SignDataset` (the datasets engineer's importer)."""
-    from signseek.datasets.errors import DatasetError
-    from signseek.datasets.npz import import_npz
-
-    path = resolve(data_path)
-    if not path.is_file():
-        raise ExplorerError(f"dataset {path} does not exist: pick a .npz in the shared layout in the sidebar")
-    try:
-        return import_npz(path)
-    except DatasetError as exc:
-        raise ExplorerError(f"cannot read the dataset {path}: {exc}") from exc
-
-
-def trainer_report(bundle_dir: str | Path, data_path: str | Path) -> TrainerReport:
-    """The trainer's metrics and per-class report (imports torch: only the pages that show them ask)."""
+def embeddings(bundle_dir: str | Path, data_path: str | Path, engine=None, dataset=None,
+               progress: Progress = _no_progress) -> np.ndarray:
+    """[N, D] the engine's embedding of every clip of the file (the encoder's, as served)."""
     from explorer import backend
 
-    return backend.trainer_evaluation(load_bundle_view(resolve(bundle_dir)), resolve(data_path))
+    view = load_bundle_view(bundle_dir)
+    dataset = dataset if dataset is not None else load_dataset(data_path)
+    engine = engine or backend.load_engine(view)
+    return backend.embed_dataset(dataset, engine, progress)
 
 
 # ---------------------------------------------------------------------------- caches
+
+# Results are memoised here rather than with st.cache_data: that copies (pickles) the records on
+# every read and cannot show a progress bar from inside the computation.
+_MEMO_SIZE = 6
+_memo_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _memo() -> OrderedDict:
+    return OrderedDict()
+
+
+def _memoised(key: tuple, compute: Callable[[], object]):
+    memo = _memo()
+    with _memo_lock:
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
+    value = compute()
+    with _memo_lock:
+        memo[key] = value
+        while len(memo) > _MEMO_SIZE:
+            memo.popitem(last=False)
+    return value
 
 
 @st.cache_resource(show_spinner="Loading the bundle...", max_entries=4)
@@ -210,58 +336,64 @@ def cached_bundle(bundle_dir: str) -> BundleView:
     return _cached_bundle(str(bundle_dir), file_version(resolve(bundle_dir)))
 
 
-@st.cache_resource(show_spinner="Loading the engine...", max_entries=2)
+@st.cache_resource(show_spinner="Loading the engine...", max_entries=3)
 def _cached_engine(bundle_dir: str, version: str):
     from explorer import backend
 
     return backend.load_engine(cached_bundle(bundle_dir))
 
 
-@st.cache_resource(show_spinner="Reading the dataset...", max_entries=2)
+def cached_engine(bundle_dir: str):
+    return _cached_engine(str(bundle_dir), file_version(resolve(bundle_dir)))
+
+
+@st.cache_resource(show_spinner="Reading the dataset...", max_entries=3)
 def _cached_dataset(data_path: str, version: str):
     return load_dataset(data_path)
+
+
+def cached_dataset(data_path: str):
+    return _cached_dataset(str(data_path), file_version(resolve(data_path)))
 
 
 def clip_features(bundle_dir: str, data_path: str, query: int) -> np.ndarray:
     """Prepared features [L, F] of one clip of the file, as the engine prepares it (for the viewer)."""
     from signseek.features import prepare_sequence
 
-    dataset = _cached_dataset(str(data_path), file_version(resolve(data_path)))
-    return prepare_sequence(dataset.points(int(query)), cached_bundle(bundle_dir).bundle.feature_config)
+    return prepare_sequence(cached_dataset(data_path).points(int(query)), cached_bundle(bundle_dir).bundle.feature_config)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _cached_evaluation(bundle_dir: str, data_path: str, bundle_version: str, data_version: str) -> Evaluation:
-    return evaluate(bundle_dir, data_path, _cached_engine(bundle_dir, bundle_version),
-                    _cached_dataset(data_path, data_version))
+def clip_points(data_path: str, query: int) -> np.ndarray:
+    """One clip's canonical points [T, 543, 3] in image coordinates (NaN = not detected)."""
+    return cached_dataset(data_path).points(int(query))
 
 
-def cached_evaluation(bundle_dir: str, data_path: str) -> Evaluation:
-    return _cached_evaluation(str(bundle_dir), str(data_path), file_version(resolve(bundle_dir)),
-                              file_version(resolve(data_path)))
+def cached_evaluation(bundle_dir: str, data_path: str, progress: Progress = _no_progress) -> Evaluation:
+    from explorer import backend
+
+    bundle_dir, data_path = str(bundle_dir), str(data_path)
+    key = ("evaluation", bundle_dir, data_path, file_version(resolve(bundle_dir)), file_version(resolve(data_path)))
+    return _memoised(key, lambda: backend.evaluate(cached_bundle(bundle_dir), cached_dataset(data_path),
+                                                   cached_engine(bundle_dir), progress))
 
 
-@st.cache_data(show_spinner="Running the trainer's evaluation (cached afterwards)...", max_entries=8)
-def _cached_trainer_report(bundle_dir: str, data_path: str, bundle_version: str, data_version: str) -> TrainerReport:
-    return trainer_report(bundle_dir, data_path)
+def cached_embeddings(bundle_dir: str, data_path: str, progress: Progress = _no_progress) -> np.ndarray:
+    from explorer import backend
+
+    bundle_dir, data_path = str(bundle_dir), str(data_path)
+    key = ("embeddings", bundle_dir, data_path, file_version(resolve(bundle_dir)), file_version(resolve(data_path)))
+    return _memoised(key, lambda: backend.embed_dataset(cached_dataset(data_path), cached_engine(bundle_dir),
+                                                        progress))
 
 
-def cached_trainer_report(bundle_dir: str, data_path: str) -> TrainerReport:
-    return _cached_trainer_report(str(bundle_dir), str(data_path), file_version(resolve(bundle_dir)),
-                                  file_version(resolve(data_path)))
-
-
-@st.cache_data(show_spinner="Projecting the embeddings...", max_entries=16)
-def cached_projection(bundle_dir: str, data_path: str, clips: str, method: str, sample: int, seed: int) -> pd.DataFrame:
-    evaluation = select_clips(cached_evaluation(bundle_dir, data_path), cached_bundle(bundle_dir), clips)
-    return projection(evaluation, method, sample, seed)
-
-
-@st.cache_data(show_spinner="Searching thresholds...", max_entries=32)
-def cached_suggestion(bundle_dir: str, data_path: str, clips: str, target: float,
-                      prototype_check: bool) -> dict | None:
-    evaluation = select_clips(cached_evaluation(bundle_dir, data_path), cached_bundle(bundle_dir), clips)
-    return suggest_thresholds(evaluation.records, target, prototype_check)
+def cached_projection(bundle_dir: str, data_path: str, queries: np.ndarray, method: str, seed: int,
+                      progress: Progress = _no_progress) -> np.ndarray:
+    """[len(queries), 2] projection of these clips' embeddings."""
+    queries = np.asarray(queries, dtype=np.int64)
+    key = ("projection", str(bundle_dir), str(data_path), file_version(resolve(bundle_dir)),
+           file_version(resolve(data_path)), method, int(seed), hash(queries.tobytes()))
+    vectors = cached_embeddings(bundle_dir, data_path, progress)[queries]
+    return _memoised(key, lambda: project(vectors, method, seed, progress))
 
 
 # ---------------------------------------------------------------------------- views of an evaluation
@@ -274,7 +406,11 @@ def sample_queries(n_total: int, sample: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_total, size=sample, replace=False))
 
 
-def project(embeddings: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+# UMAP's first call compiles numba code (a minute on a busy core); it then runs in seconds.
+UMAP_EPOCHS = 200
+
+
+def project(embeddings: np.ndarray, method: str, seed: int = 0, progress: Progress = _no_progress) -> np.ndarray:
     """[N, D] -> [N, 2] by PCA (scikit-learn), UMAP (umap-learn) or t-SNE (scikit-learn)."""
     n = len(embeddings)
     if n < 3:
@@ -284,27 +420,30 @@ def project(embeddings: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
 
         return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
     if method == "UMAP":
+        progress(0.05, "UMAP: loading umap-learn (its first use compiles numba code: up to a minute)...")
         import umap
 
+        progress(0.3, f"UMAP: {n} points, {UMAP_EPOCHS} epochs...")
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), metric="cosine", random_state=seed,
-                            n_jobs=1)
-        return reducer.fit_transform(embeddings)
+                            n_jobs=1, n_epochs=UMAP_EPOCHS, low_memory=True)
+        out = reducer.fit_transform(embeddings)
+        progress(1.0, "UMAP done")
+        return out
     if method == "t-SNE":
         from sklearn.manifold import TSNE
 
+        progress(0.2, f"t-SNE: {n} points...")
         return TSNE(n_components=2, perplexity=min(30.0, (n - 1) / 3), metric="cosine", init="pca",
                     random_state=seed).fit_transform(embeddings)
     raise ExplorerError(f"unknown projection {method!r}; choose PCA, UMAP or t-SNE")
 
 
-def projection(evaluation: Evaluation, method: str, sample: int, seed: int) -> pd.DataFrame:
-    chosen = evaluation.records.index.to_numpy()[sample_queries(len(evaluation.records), sample, seed)]
-    xy = project(evaluation.embeddings[chosen], method, seed)
-    records = evaluation.records.loc[chosen]
+def projection_frame(records: pd.DataFrame, chosen: np.ndarray, xy: np.ndarray) -> pd.DataFrame:
+    rows = records.loc[chosen]
     return pd.DataFrame({
-        "x": xy[:, 0], "y": xy[:, 1], "query": chosen, "label": records["label"].to_numpy(),
-        "session": records["session"].astype(str).to_numpy(), "outcome": records["outcome"].to_numpy(),
-        "pred": records["pred"].to_numpy(),
+        "x": xy[:, 0], "y": xy[:, 1], "query": chosen, "label": rows["label"].to_numpy(),
+        "session": rows["session"].astype(str).to_numpy(), "outcome": rows["outcome"].to_numpy(),
+        "pred": rows["pred"].to_numpy(),
     })
 
 
@@ -312,15 +451,22 @@ def confusion(records: pd.DataFrame, labels: list[str], served: bool) -> tuple[n
     """Counts [true, predicted] (scikit-learn).
 
     served=True: the engine's answers, every rejection in a last "(rejected)" column.
-    served=False: the top-1 of the ranking without gates (what the trainer's confusion counts).
+    served=False: the top-1 of the ranking without gates.
+    Rows: the labels of the clips shown; columns: every label answered, plus (rejected).
     """
     from sklearn.metrics import confusion_matrix
 
     pred = prediction(records, served)
-    rows = list(labels)
-    columns = [*labels, REJECTED_COLUMN] if served else list(labels)
-    matrix = confusion_matrix(records["label"].to_numpy(), pred, labels=columns)
-    return matrix[: len(rows)], rows, columns
+    present = set(records["label"].astype(str))
+    rows = [label for label in labels if label in present]
+    answered = set(pred.tolist()) | present
+    columns = [label for label in labels if label in answered]
+    columns += sorted(str(p) for p in answered - set(columns) - {REJECTED_COLUMN, ""})
+    if served:
+        columns.append(REJECTED_COLUMN)
+    matrix = confusion_matrix(records["label"].to_numpy().astype(str), pred.astype(str), labels=columns)
+    index = [columns.index(r) for r in rows]
+    return matrix[index], rows, columns
 
 
 def prediction(records: pd.DataFrame, served: bool) -> np.ndarray:
@@ -333,22 +479,69 @@ def cell_queries(records: pd.DataFrame, true: str, pred: str, served: bool) -> p
     return records[(records["label"] == true).to_numpy() & (prediction(records, served) == pred)]
 
 
-def confusion_errors(matrix: np.ndarray, rows: list[str], columns: list[str]) -> list[tuple[str, str]]:
-    """Off-diagonal non-empty cells, largest first: (true, predicted)."""
+def expected_cells(rows: list[str], columns: list[str], idle: set[str]) -> np.ndarray:
+    """[rows, columns] True where a clip is answered right: its own label, or an idle clip rejected
+    (which is not a confusion, and in served mode usually the biggest count of all)."""
+    out = np.zeros((len(rows), len(columns)), dtype=bool)
+    for r, label in enumerate(rows):
+        for c, column in enumerate(columns):
+            out[r, c] = column == label or (label in idle and column in (REJECTED_COLUMN, *idle))
+    return out
+
+
+def confusion_errors(matrix: np.ndarray, rows: list[str], columns: list[str],
+                     idle: set[str] = frozenset()) -> list[tuple[str, str]]:
+    """Cells that are mistakes (not expected_cells), largest first: (true, predicted)."""
+    right = expected_cells(rows, columns, set(idle))
     cells = [(int(matrix[r, c]), rows[r], columns[c]) for r in range(len(rows)) for c in range(len(columns))
-             if matrix[r, c] and rows[r] != columns[c]]
+             if matrix[r, c] and not right[r, c]]
     return [(t, p) for _, t, p in sorted(cells, key=lambda x: -x[0])]
 
 
+def top_confusions(matrix: np.ndarray, rows: list[str], columns: list[str], idle: set[str] = frozenset(),
+                   n: int = 20) -> pd.DataFrame:
+    """The biggest mistakes: true, predicted, clips, share of the true label's clips."""
+    right = expected_cells(rows, columns, set(idle))
+    totals = matrix.sum(axis=1)
+    out = [{"true": rows[r], "predicted": columns[c], "clips": int(matrix[r, c]),
+            "share of true": float(matrix[r, c] / totals[r]) if totals[r] else 0.0}
+           for r in range(len(rows)) for c in range(len(columns)) if matrix[r, c] and not right[r, c]]
+    table = pd.DataFrame(out, columns=["true", "predicted", "clips", "share of true"])
+    return table.sort_values(["clips", "share of true"], ascending=False).head(n).reset_index(drop=True)
+
+
+def confusion_display(matrix: np.ndarray, rows: list[str], columns: list[str], idle: set[str], normalise: bool,
+                      log: bool, hide_diagonal: bool) -> tuple[np.ndarray, float]:
+    """The values the heatmap colours, and the top of its colour scale.
+
+    normalise: each row as shares of its label's clips. log: log10(1 + count). hide_diagonal:
+    right answers (the diagonal and idle clips rejected) blanked. Whatever is shown, the colour
+    scale is set by the mistakes: right answers (the idle -> rejected cell above all) never set it.
+    """
+    values = matrix.astype(np.float64)
+    if normalise:
+        totals = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
+    if log:
+        values = np.log10(1.0 + (values * 100 if normalise else values))
+    right = expected_cells(rows, columns, idle)
+    mistakes = values[~right]
+    top = float(mistakes.max()) if mistakes.size and mistakes.max() > 0 else float(values.max() or 1.0)
+    if hide_diagonal:
+        values = np.where(right, np.nan, values)
+    return values, top
+
+
 def per_label_report(records: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
-    """Per-label precision, recall, F1 and support of the ranking's top-1 (scikit-learn); the
-    fallback when the trainer's report is not available."""
+    """Per-label precision, recall, F1 and support of the ranking's top-1 (scikit-learn)."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    pred = records["ranked_top1"]
-    present = [label for label in labels if label in set(records["label"]) | set(pred)]
-    precision, recall, f1, support = precision_recall_fscore_support(
-        records["label"], pred, labels=present, zero_division=0)
+    pred = records["ranked_top1"].astype(str)
+    truth = records["label"].astype(str)
+    present = [label for label in labels if label in set(truth)]
+    if not present:
+        return pd.DataFrame(columns=["label", "support", "precision", "recall", "f1"])
+    precision, recall, f1, support = precision_recall_fscore_support(truth, pred, labels=present, zero_division=0)
     return pd.DataFrame({"label": present, "support": support, "precision": precision, "recall": recall, "f1": f1})
 
 
@@ -357,8 +550,8 @@ def failures(records: pd.DataFrame) -> pd.DataFrame:
     rows = records[~records["correct"]].copy()
     rows["kind"] = np.where(rows["accepted"], "error", "rejection")
     rows["reason"] = np.where(rows["accepted"], "wrong label accepted", rows["rejection_reason"])
-    columns = ["query", "kind", "reason", "label", "pred", "top1_sim", "margin", "proto_label", "proto_sim",
-               "motion", "session", "sample_id"]
+    columns = ["query", "kind", "reason", "label", "pred", "score", "margin", "proto_label", "proto_sim",
+               "motion", "session", "model", "sample_id"]
     return rows[columns].reset_index(drop=True)
 
 
@@ -390,27 +583,39 @@ def spread_outliers(spread: pd.DataFrame, iqr_factor: float = 1.5) -> pd.DataFra
     return spread[low].sort_values("similarity").reset_index(drop=True)
 
 
+def served_summary(records: pd.DataFrame) -> dict:
+    """The served answers over these clips: acceptance, precision of accepted, right end to end."""
+    accepted = records["accepted"].to_numpy()
+    n, n_accepted = len(records), int(accepted.sum())
+    right = int((accepted & (records["answer"] == records["label"]).to_numpy()).sum())
+    return {"clips": n, "acceptance": n_accepted / n if n else float("nan"),
+            "precision": right / n_accepted if n_accepted else float("nan"),
+            "right": float(records["correct"].mean()) if n else float("nan"),
+            "rejected": n - n_accepted}
+
+
+def session_table(records: pd.DataFrame) -> pd.DataFrame:
+    """Per session (signer): clips, labels, the ranking's top-1 and the served answers' numbers."""
+    from explorer import backend
+
+    rows = []
+    for session, part in records.groupby(records["session"].astype(str), sort=True):
+        ranking = backend.ranking_metrics(part)
+        served = served_summary(part)
+        rows.append({"session": session, "clips": len(part), "labels": part["label"].nunique(),
+                     "top1": ranking["top1"], "mrr": ranking["mrr"], "accepted": served["acceptance"],
+                     "precision": served["precision"], "right": served["right"]})
+    return pd.DataFrame(rows)
+
+
 # ---------------------------------------------------------------------------- calibration
 
 
-def regate(records: pd.DataFrame, sim_threshold: float, sim_margin: float, prototype_check: bool = True) -> np.ndarray:
-    """Which queries the engine would accept with other SIM_THRESHOLD / SIM_MARGIN values.
-
-    The engine's decision rule (signseek.engine.gates.decision_gate), vectorised over the records:
-    clips stopped before search (no hands, low motion) and hands-only classifier answers keep
-    their verdict; for the rest the top label must not be idle, its similarity must reach the
-    threshold, the margin the margin, and (with PROTOTYPE_CHECK) the nearest prototype must agree.
-    At the bundle's own thresholds this gives back the engine's verdicts (the tests check it).
-    """
-    searched = (records["model"] == "encoder") & ~records["rejection_reason"].isin(INPUT_REASONS)
-    passes = (
-        (records["rejection_reason"] != "idle")
-        & (records["top1_sim"] >= sim_threshold)
-        & (records["margin"] >= sim_margin)
-    )
-    if prototype_check:
-        passes &= records["proto_label"] == records["pred"]
-    return np.where(searched, passes, records["accepted"]).astype(bool)
+def observed_range(records: pd.DataFrame, column: str) -> tuple[float, float] | None:
+    """The lowest and highest value of ``column`` among the clips that reached the decision."""
+    values = records[column].to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return (float(values.min()), float(values.max())) if len(values) else None
 
 
 def gate_summary(records: pd.DataFrame, accepted: np.ndarray) -> dict:
@@ -422,39 +627,61 @@ def gate_summary(records: pd.DataFrame, accepted: np.ndarray) -> dict:
             "accepted_accuracy": right / n if n else 0.0, "n_accepted": n_accepted, "n_right": right}
 
 
-def threshold_curve(records: pd.DataFrame, sim_margin: float, prototype_check: bool = True,
-                    n_points: int = 101) -> pd.DataFrame:
-    """Acceptance and precision as SIM_THRESHOLD sweeps the observed similarities (margin fixed)."""
-    sims = records["top1_sim"].to_numpy()
-    sims = sims[np.isfinite(sims)]
-    grid = np.unique(np.quantile(sims, np.linspace(0, 1, n_points))) if len(sims) else np.array([0.0])
+def threshold_curve(records: pd.DataFrame, params: dict, n_points: int = 101, model: str = "encoder",
+                    prototype_check: bool = True) -> pd.DataFrame:
+    """Acceptance and precision as the score threshold sweeps the observed scores (other parameters fixed)."""
+    from explorer import backend
+
+    scores = records["score"].to_numpy()
+    scores = scores[np.isfinite(scores)]
+    grid = np.unique(np.quantile(scores, np.linspace(0, 1, n_points))) if len(scores) else np.array([0.0])
     rows = []
     for t in grid:
-        summary = gate_summary(records, regate(records, float(t), sim_margin, prototype_check))
+        trial = {**params, backend.score_parameter(model): float(t)}
+        summary = gate_summary(records, backend.regate(records, trial, prototype_check, model))
         rows.append({"threshold": float(t), **summary})
     return pd.DataFrame(rows)
 
 
-def suggest_thresholds(records: pd.DataFrame, target_precision: float, prototype_check: bool = True) -> dict | None:
-    """The (SIM_THRESHOLD, SIM_MARGIN) pair with the highest acceptance whose precision reaches
-    the target, over a grid of observed values; None when no pair reaches it."""
-    sims = records["top1_sim"].to_numpy()
+def suggest_thresholds(records: pd.DataFrame, target_precision: float, params: dict, model: str = "encoder",
+                       prototype_check: bool = True) -> dict | None:
+    """The parameters with the highest acceptance whose precision reaches the target, over a grid
+    of observed values (score threshold, and the margin for the encoder; other parameters as in
+    ``params``); None when none does."""
+    from explorer import backend
+
+    scores = records["score"].to_numpy()
     margins = records["margin"].to_numpy()
-    sims, margins = sims[np.isfinite(sims)], margins[np.isfinite(margins)]
-    if not len(sims):
+    scores, margins = scores[np.isfinite(scores)], margins[np.isfinite(margins)]
+    if not len(scores):
         return None
-    t_grid = np.unique(np.quantile(sims, np.linspace(0, 1, 41)))
-    m_grid = np.unique(np.concatenate([[0.0], np.quantile(margins, np.linspace(0, 0.9, 19))]))
+    t_grid = np.unique(np.quantile(scores, np.linspace(0, 1, 41)))
+    m_grid = np.unique(np.concatenate([[0.0], np.quantile(margins, np.linspace(0, 0.9, 19)) if len(margins) else []]))
+    if model != "encoder":
+        m_grid = np.array([np.nan])
+    score_name = backend.score_parameter(model)
     best = None
     for m in m_grid:
         for t in t_grid:
-            summary = gate_summary(records, regate(records, float(t), float(m), prototype_check))
+            trial = {**params, score_name: round(float(t), 4)}
+            if model == "encoder":
+                trial[backend.MARGIN_PARAMETER] = round(float(m), 4)
+            summary = gate_summary(records, backend.regate(records, trial, prototype_check, model))
             if summary["n_accepted"] and summary["precision"] >= target_precision and (
                 best is None or summary["acceptance"] > best["acceptance"]
-                or (summary["acceptance"] == best["acceptance"] and t < best["SIM_THRESHOLD"])
+                or (summary["acceptance"] == best["acceptance"] and t < best[score_name])
             ):
-                best = {"SIM_THRESHOLD": round(float(t), 4), "SIM_MARGIN": round(float(m), 4), **summary}
+                best = {**trial, **summary}
     return best
+
+
+def cached_suggestion(bundle_dir: str, data_path: str, selection_key: str, records: pd.DataFrame,
+                      target: float, params: dict, model: str, prototype_check: bool) -> dict | None:
+    """suggest_thresholds, memoised per bundle / file version, selection, target and parameters."""
+    key = ("suggestion", str(bundle_dir), str(data_path), file_version(resolve(bundle_dir)),
+           file_version(resolve(data_path)), selection_key, len(records), float(target),
+           tuple(sorted(params.items())), model, prototype_check)
+    return _memoised(key, lambda: suggest_thresholds(records, target, params, model, prototype_check))
 
 
 def default_calibrated_dir(bundle_dir: Path) -> Path:
@@ -462,18 +689,38 @@ def default_calibrated_dir(bundle_dir: Path) -> Path:
     return PROJECT_ROOT / "artifacts" / f"{Path(bundle_dir).name}-calibrated"
 
 
-def env_text(thresholds: dict) -> str:
-    """Thresholds as .env lines (environment variables win over the bundle's values)."""
-    return "".join(f"{name}={thresholds[name]}\n" for name in CALIBRATED if name in thresholds)
+def env_text(params: dict) -> str:
+    """Parameters as .env lines (environment variables win over the bundle's values)."""
+    return "".join(f"{name}={value}\n" for name, value in params.items())
 
 
-def write_thresholds(bundle_dir: str | Path, thresholds: dict, out_dir: str | Path | None = None) -> Path:
-    """Write thresholds into model_config.json "thresholds" and re-sign the manifest.
+def check_parameters(params: dict, allowed: tuple[str, ...], ranges: dict[str, tuple[float, float]]) -> None:
+    """Refuse a parameter the rule does not have, or a threshold outside the range the data showed
+    (a threshold below every score accepts everything; above every score, nothing)."""
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ExplorerError(f"the decision rule has no parameter {', '.join(unknown)}; it has {', '.join(allowed)}")
+    for name, (lo, hi) in ranges.items():
+        if name not in params:
+            continue
+        value = float(params[name])
+        if not np.isfinite(value) or value < lo - 1e-9 or value > hi + 1e-9:
+            raise ExplorerError(f"{name}={value:g} is outside the range this data showed ({lo:.4f} to {hi:.4f}): "
+                                "nothing was written. Pick a value the curves above cover.")
 
-    With ``out_dir`` the bundle is copied there first (the source stays as it was); without it
-    the bundle is changed in place. The manifest keeps its data info and metrics; the zip is
-    rebuilt. Returns the written bundle's folder, which `load_bundle` then accepts.
+
+def write_thresholds(bundle_dir: str | Path, params: dict, out_dir: str | Path | None = None,
+                     allowed: tuple[str, ...] | None = None, ranges: dict | None = None) -> Path:
+    """Write the decision rule's parameters into model_config.json "thresholds"; re-sign the manifest.
+
+    ``params`` are written exactly as given (the values the page shows). ``allowed``: the names
+    the rule has (default: every backend.rule_parameters); ``ranges``: name -> (low, high) the data
+    showed, values outside refused. With ``out_dir`` the bundle is copied there first (the source
+    stays as it was); without it the bundle is changed in place. Returns the written folder.
     """
+    from explorer import backend
+
+    check_parameters(params, allowed or backend.RULE_PARAMETERS + (backend.CLASSIFIER_PARAMETER,), ranges or {})
     source = resolve(bundle_dir)
     try:
         bundle = load_bundle(source)
@@ -487,12 +734,11 @@ def write_thresholds(bundle_dir: str | Path, thresholds: dict, out_dir: str | Pa
         for name in bundle.manifest["files"]:
             shutil.copy2(source / name, target / name)
     config = json.loads((source / CONFIG).read_text())
-    config["thresholds"] = {**(config.get("thresholds") or {}),
-                            **{k: float(v) for k, v in thresholds.items() if k in CALIBRATED}}
+    config["thresholds"] = {**(config.get("thresholds") or {}), **dict(params)}
     (target / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     manifest = bundle.manifest
     write_manifest(target, manifest.get("data"), manifest.get("metrics"),
-                   f"explorer calibration: {env_text(thresholds).strip().replace(chr(10), ' ')}",
+                   f"explorer calibration: {env_text(params).strip().replace(chr(10), ' ')}",
                    files=sorted(manifest["files"]))
     zip_bundle(target)
     return target

@@ -133,27 +133,102 @@ def skeleton_animation(clips: list[tuple[str, np.ndarray]], cfg: FeatureConfig, 
     return fig
 
 
+def _image_lines(points: np.ndarray) -> tuple[list, list]:
+    """x, y (image-normalised, y flipped) of one canonical frame's upper body and hands."""
+    from signseek.landmarks.schema import LEFT_HAND, POSE, RIGHT_HAND
+
+    xs: list = []
+    ys: list = []
+    for offset, bones in ((POSE.start, POSE_BONES), (LEFT_HAND.start, HAND_BONES), (RIGHT_HAND.start, HAND_BONES)):
+        for a, b in bones:
+            p, q = points[offset + a, :2], points[offset + b, :2]
+            if np.isfinite(p).all() and np.isfinite(q).all():
+                xs.extend([float(p[0]), float(q[0]), None])
+                ys.extend([-float(p[1]), -float(q[1]), None])
+    return xs, ys
+
+
+def image_skeleton_animation(points: np.ndarray, title: str, height: int = 460) -> go.Figure:
+    """A clip's landmarks where MediaPipe saw them: image coordinates (0-1, y down), every frame.
+
+    points: canonical [T, 543, 3] (NaN = not detected). The axes span the whole image, so where
+    the signer stood and how far the hands travelled show as they were filmed.
+    """
+    points = np.asarray(points, dtype=np.float32)
+    first = _image_lines(points[0])
+    fig = go.Figure(go.Scatter(x=first[0], y=first[1], mode="lines+markers", line={"width": 2, "color": SKELETON_COLOURS[0]},
+                               marker={"size": 3}, showlegend=False, hoverinfo="skip"))
+    fig.frames = [go.Frame(data=[go.Scatter(x=xs, y=ys)], name=str(t))
+                  for t, (xs, ys) in enumerate(_image_lines(p) for p in points)]
+    fig.update_layout(
+        title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis={"range": [0, 1], "title": "x (image width)", "constrain": "domain"},
+        yaxis={"range": [-1, 0], "title": "y (image height, down)", "scaleanchor": "x"},
+        updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": -0.08, "xanchor": "left",
+                      "buttons": [{"label": "Play", "method": "animate",
+                                   "args": [None, {"frame": {"duration": 80, "redraw": True}, "fromcurrent": True}]}]}],
+        sliders=[{"x": 0.15, "len": 0.85, "y": -0.08, "currentvalue": {"prefix": "frame "},
+                  "steps": [{"label": str(t), "method": "animate",
+                             "args": [[str(t)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}
+                            for t in range(len(points))]}],
+    )
+    return fig
+
+
 # ---------------------------------------------------------------------------- embeddings
 
 
-def embedding_scatter(points: pd.DataFrame, colour_by: str) -> go.Figure:
+def label_colours(labels) -> dict[str, str]:
+    """A distinct colour for every label (up to 74 from plotly's Alphabet, Dark24 and Light24;
+    beyond that, evenly spaced hues), stable for a given sorted label list."""
+    from plotly.colors import qualitative
+
+    palette = [*qualitative.Alphabet, *qualitative.Dark24, *qualitative.Light24]
+    palette = list(dict.fromkeys(c.upper() for c in palette))
+    names = sorted({str(x) for x in labels})
+    if len(names) > len(palette):
+        import colorsys
+
+        hues = [colorsys.hsv_to_rgb(i / len(names), 0.75, 0.85) for i in range(len(names))]
+        palette = ["#" + "".join(f"{int(255 * v):02x}" for v in rgb) for rgb in hues]
+    return {name: palette[i] for i, name in enumerate(names)}
+
+
+HIDDEN_COLOUR = "#d0d0d0"
+
+
+def embedding_scatter(points: pd.DataFrame, colour_by: str, highlight=()) -> go.Figure:
     """WebGL scatter of a 2-D projection; points has x, y, query, label, session, outcome, pred.
 
-    One trace per colour group; each point carries its query index in customdata, so a selection
-    event names the clip whatever the trace order.
+    One trace per colour group, each with its own colour (every label distinct); with
+    ``highlight`` only those labels keep their colour and the rest are grey, drawn underneath.
+    Each point carries its query index in customdata, so a selection names the clip.
     """
     fig = go.Figure()
     groups = points[colour_by].astype(str)
-    palette = OUTCOME_COLOURS if colour_by == "outcome" else {}
+    palette = OUTCOME_COLOURS if colour_by == "outcome" else label_colours(groups.unique())
+    highlight = {str(h) for h in highlight}
+    if highlight:
+        rest = points[~points["label"].astype(str).isin(highlight)]
+        if len(rest):
+            fig.add_trace(go.Scattergl(
+                x=rest["x"], y=rest["y"], mode="markers", name="(others)",
+                marker={"size": 5, "opacity": 0.35, "color": HIDDEN_COLOUR},
+                customdata=np.stack([rest["query"], rest["label"], rest["pred"]], axis=1),
+                hovertemplate="clip %{customdata[0]}<br>true %{customdata[1]}<br>pred %{customdata[2]}<extra></extra>",
+            ))
+        points = points[points["label"].astype(str).isin(highlight)]
+        groups = points[colour_by].astype(str)
     for name in sorted(groups.unique(), key=str):
         part = points[groups == name]
         fig.add_trace(go.Scattergl(
             x=part["x"], y=part["y"], mode="markers", name=name,
-            marker={"size": 6, "opacity": 0.8, **({"color": palette[name]} if name in palette else {})},
+            marker={"size": 8 if highlight else 6, "opacity": 0.85, "color": palette.get(name)},
             customdata=np.stack([part["query"], part["label"], part["pred"]], axis=1),
             hovertemplate="clip %{customdata[0]}<br>true %{customdata[1]}<br>pred %{customdata[2]}<extra></extra>",
         ))
-    fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text=colour_by)
+    fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text=colour_by,
+                      dragmode="lasso")
     return fig
 
 
@@ -168,18 +243,21 @@ def similarity_heatmap(matrix: np.ndarray, labels: list[str], title: str = "") -
     return fig
 
 
-def confusion_heatmap(matrix: np.ndarray, true_labels: list[str], pred_labels: list[str]) -> go.Figure:
-    """Confusion counts (rows true, columns predicted) with a clickable marker on every cell.
+def confusion_heatmap(values: np.ndarray, counts: np.ndarray, true_labels: list[str], pred_labels: list[str],
+                      zmax: float, what: str = "clips") -> go.Figure:
+    """A confusion matrix (rows true, columns predicted) coloured by ``values`` (counts, shares or
+    their log; NaN = hidden) on a scale topped at ``zmax``, with a clickable marker on every cell.
 
     Plotly heatmaps cannot be selected; an almost invisible scatter point on each non-empty cell
     carries (true, predicted) in customdata so a click selects the cell.
     """
-    fig = go.Figure(go.Heatmap(z=matrix, x=pred_labels, y=true_labels, colorscale="Blues",
-                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
-    rows, cols = np.nonzero(matrix)
+    fig = go.Figure(go.Heatmap(z=values, x=pred_labels, y=true_labels, colorscale="Blues", zmin=0, zmax=zmax,
+                               customdata=counts, colorbar={"title": {"text": what}},
+                               hovertemplate="true %{y}, predicted %{x}: %{customdata} clips<extra></extra>"))
+    rows, cols = np.nonzero(counts)
     fig.add_trace(go.Scatter(
         x=[pred_labels[c] for c in cols], y=[true_labels[r] for r in rows], mode="markers+text",
-        text=[str(int(matrix[r, c])) for r, c in zip(rows, cols, strict=True)], textfont={"size": 9},
+        text=[str(int(counts[r, c])) for r, c in zip(rows, cols, strict=True)], textfont={"size": 9},
         marker={"size": 14, "opacity": 0.01, "color": "black"}, showlegend=False,
         customdata=[[true_labels[r], pred_labels[c]] for r, c in zip(rows, cols, strict=True)],
         hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text}<extra></extra>",
@@ -205,7 +283,8 @@ def spread_box(spread: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def outcome_histogram(records: pd.DataFrame, column: str, threshold: float | None = None) -> go.Figure:
+def outcome_histogram(records: pd.DataFrame, column: str, threshold: float | None = None,
+                      title: str | None = None) -> go.Figure:
     """Overlaid histograms of ``column`` for top-1-right and top-1-wrong queries."""
     fig = go.Figure()
     for name, mask, colour in (("right", records["top1_correct"], OUTCOME_COLOURS["right"]),
@@ -214,7 +293,7 @@ def outcome_histogram(records: pd.DataFrame, column: str, threshold: float | Non
                                    marker_color=colour, nbinsx=40))
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dash", annotation_text=f"{threshold:.3f}")
-    fig.update_layout(barmode="overlay", height=320, xaxis_title=column, yaxis_title="queries",
+    fig.update_layout(barmode="overlay", height=320, xaxis_title=title or column, yaxis_title="clips",
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
 
@@ -224,7 +303,7 @@ def acceptance_curve(curve: pd.DataFrame, chosen: tuple[float, float] | None = N
     fig = go.Figure(go.Scatter(x=curve["acceptance"], y=curve["precision"], mode="lines",
                                name="threshold sweep", customdata=curve[["threshold"]],
                                hovertemplate="accept %{x:.2%}<br>precision %{y:.2%}"
-                                             "<br>SIM_THRESHOLD %{customdata[0]:.3f}<extra></extra>"))
+                                             "<br>threshold %{customdata[0]:.3f}<extra></extra>"))
     if chosen is not None:
         fig.add_trace(go.Scatter(x=[chosen[0]], y=[chosen[1]], mode="markers", name="chosen",
                                  marker={"size": 12, "color": "#d62728"}))
@@ -234,4 +313,47 @@ def acceptance_curve(curve: pd.DataFrame, chosen: tuple[float, float] | None = N
                       xaxis={"range": [0, 1.02], "tickformat": ".0%"},
                       yaxis={"tickformat": ".1%", "range": [max(0.0, low - 0.02), 1.005]},
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+# ---------------------------------------------------------------------------- open set and comparisons
+
+
+def known_unknown_histogram(known: np.ndarray, unknown: np.ndarray, threshold: float | None,
+                            xaxis: str = "score") -> go.Figure:
+    """Overlaid histograms of the decision score for clips of known and of unknown signs."""
+    fig = go.Figure()
+    for name, values, colour in (("known signs", known, "#2ca02c"), ("unknown signs", unknown, "#d62728")):
+        fig.add_trace(go.Histogram(x=values, name=f"{name} ({len(values)})", opacity=0.6, marker_color=colour,
+                                   nbinsx=40, histnorm="probability"))
+    if threshold is not None and np.isfinite(threshold):
+        fig.add_vline(x=threshold, line_dash="dash", annotation_text=f"served {threshold:.3f}")
+    fig.update_layout(barmode="overlay", height=340, xaxis_title=xaxis, yaxis_title="share of clips",
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def rejection_curve(curve: pd.DataFrame, served: tuple[float, float] | None = None) -> go.Figure:
+    """Unknown clips accepted (false accepts) against known clips accepted as the threshold sweeps."""
+    fig = go.Figure(go.Scatter(x=curve["unknown_accepted"], y=curve["known_accepted"], mode="lines",
+                               name="threshold sweep", customdata=curve[["threshold"]],
+                               hovertemplate="unknown accepted %{x:.1%}<br>known accepted %{y:.1%}"
+                                             "<br>threshold %{customdata[0]:.3f}<extra></extra>"))
+    if served is not None:
+        fig.add_trace(go.Scatter(x=[served[0]], y=[served[1]], mode="markers", name="served operating point",
+                                 marker={"size": 12, "color": "#d62728"}))
+    fig.update_layout(height=360, xaxis_title="unknown clips accepted (false accepts)",
+                      yaxis_title="known clips accepted", xaxis={"range": [-0.02, 1.02], "tickformat": ".0%"},
+                      yaxis={"range": [-0.02, 1.02], "tickformat": ".0%"}, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def per_sign_delta(table: pd.DataFrame, column: str = "delta") -> go.Figure:
+    """Horizontal bars of each sign's change (B - A), worst first."""
+    table = table.sort_values(column)
+    colours = np.where(table[column] < 0, "#d62728", "#2ca02c")
+    fig = go.Figure(go.Bar(x=table[column], y=table["label"].astype(str), orientation="h", marker_color=colours,
+                           hovertemplate="%{y}: %{x:+.3f}<extra></extra>"))
+    fig.update_layout(height=max(320, 16 * len(table) + 80), xaxis_title="change in right answers (B - A)",
+                      yaxis={"type": "category"}, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig

@@ -11,7 +11,7 @@ bundle, evaluation = ui.load()
 table = data.failures(evaluation.records)
 st.caption(f"{len(table)} of {len(evaluation.records)} clips were not answered right: "
            f"{int((table['kind'] == 'error').sum())} wrong answers, {int((table['kind'] == 'rejection').sum())} "
-           "rejections. Reasons: " + ", ".join(f"{k}: {v}" for k, v in ui.REASON_HELP.items()))
+           "rejections. Reasons: " + "; ".join(f"{k}: {v}" for k, v in ui.REASON_HELP.items()))
 
 left, middle, right = st.columns(3)
 kinds = left.multiselect("Kind", sorted(table["kind"].unique()), key="fail_kind", placeholder="all kinds")
@@ -26,6 +26,8 @@ st.download_button("Download (CSV)", shown.to_csv(index=False), file_name="failu
                    key="fail_download")
 if len(shown):
     st.subheader("Look at one")
-    clip = st.selectbox("Clip", shown["query"].tolist(), key="fail_clip",
+    choices = shown["query"].tolist()
+    linked = ui.linked_clip(choices)
+    clip = st.selectbox("Clip", choices, key="fail_clip", index=choices.index(linked) if linked is not None else 0,
                         format_func=lambda q: ui.describe_query(evaluation, q))
     ui.clip_viewer(bundle, evaluation, int(clip), key="fail")
