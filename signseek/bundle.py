@@ -5,7 +5,8 @@ Reading (the engine, the demo, the explorer):
     bundle = load_bundle("models")          # BundleError naming the file if anything is off
     bundle.feature_config, bundle.stats     # FeatureConfig, FeatureStats
     bundle.embeddings                       # [N, D] float32 reference embeddings
-    bundle.rows                             # N dicts: index, label, category, source, session, sample_id
+    bundle.rows                             # N dicts: index, label, category, source, session, sample_id,
+                                            # sentence_id (int), sentence, video_file
     bundle.reference_features               # N arrays [L_i, F] (prepared, not normalised)
     bundle.prototype_labels, bundle.prototypes
     bundle.path("sign_encoder.onnx")        # a verified file's path (None when not in the bundle)
@@ -30,6 +31,7 @@ import hashlib
 import json
 import shutil
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +54,10 @@ REFERENCE_FEATURES = "reference_features.npz"
 PROTOTYPES = "prototypes.npz"
 STATS = "global_stats.npz"
 REQUIRED = (CONFIG, ENCODER_ONNX, EMBEDDINGS, EMBEDDINGS_MAP, REFERENCE_FEATURES, STATS)
-MAP_COLUMNS = ("index", "label", "category", "source", "session", "sample_id")
+# The GhSL guide's reference metadata rides beside SignSeek's: sentence_id (an int, stable per
+# label), sentence (the text a client shows: a sign or a phrase; defaults to the label) and
+# video_file (a recorded clip of the reference under VIDEOS_DIR, "" when there is none).
+MAP_COLUMNS = ("index", "label", "category", "source", "session", "sample_id", "sentence_id", "sentence", "video_file")
 # Files the bundle never lists in its own manifest.
 UNLISTED = frozenset({MANIFEST, ZIP_NAME})
 
@@ -164,7 +169,41 @@ def _read_map(path: Path) -> list[dict]:
     for i, row in enumerate(rows):
         if int(row["index"]) != i:
             raise BundleError(f"{path.name}: row {i} has index {row['index']}; rows must be in index order")
-    return rows
+    try:
+        return fill_sentence_fields(rows)
+    except ValueError as exc:
+        raise BundleError(f"{path.name}: {exc}") from exc
+
+
+def stable_sentence_id(label: str) -> int:
+    """The sentence_id of a label that was given none: CRC-32 of its UTF-8 text. The same label
+    gets the same id in every bundle, export, enrolment and process."""
+    return zlib.crc32(str(label).encode("utf-8"))
+
+
+def fill_sentence_fields(rows: Sequence[dict]) -> list[dict]:
+    """Rows with the guide's columns filled in: ``sentence`` defaults to the label, ``video_file``
+    to "", and ``sentence_id`` (an int) is kept where a row has one; a row without takes the id
+    another row of its label has, else `stable_sentence_id(label)` (so a bundle written before
+    these columns existed gets the same ids on every load). Returns new dicts."""
+    out = [dict(row) for row in rows]
+    ids: dict[str, int] = {}
+    for i, row in enumerate(out):
+        value = row.get("sentence_id")
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            row["sentence_id"] = int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"row {i} has sentence_id {value!r}; it must be an integer") from None
+        ids.setdefault(str(row["label"]), row["sentence_id"])
+    for row in out:
+        label = str(row["label"])
+        if not isinstance(row.get("sentence_id"), int):
+            row["sentence_id"] = ids.get(label, stable_sentence_id(label))
+        row["sentence"] = str(row.get("sentence") or "") or label
+        row["video_file"] = str(row.get("video_file") or "")
+    return out
 
 
 def _load_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
@@ -252,7 +291,8 @@ def write_reference_files(
     """Write embeddings.npy, embeddings_map.csv, reference_features.npz and prototypes.npz.
 
     ``rows``: one dict per reference with at least "label"; "category", "source", "session",
-    "sample_id" default to "" ("index" is assigned here).
+    "sample_id" default to "" ("index" is assigned here); "sentence_id", "sentence" and
+    "video_file" are filled in by `fill_sentence_fields` where missing.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -260,6 +300,10 @@ def write_reference_files(
     if not (len(embeddings) == len(rows) == len(features)):
         raise BundleError(f"{len(embeddings)} embeddings, {len(rows)} rows, {len(features)} feature sequences")
     np.save(out / EMBEDDINGS, embeddings)
+    try:
+        rows = fill_sentence_fields(rows)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from exc
     with open(out / EMBEDDINGS_MAP, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=MAP_COLUMNS, extrasaction="ignore")
         writer.writeheader()

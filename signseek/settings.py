@@ -79,6 +79,22 @@ class Settings(BaseSettings):
     MIN_ENROL_CLIPS: int = Field(3, ge=1)
     API_KEY: str | None = None
 
+    # ---- API edge (demo/api): access, bounded work per request, disk, client frame rates ----
+    READ_ONLY: bool = False  # refuse every write to the reference store, whatever the key (public demos)
+    BUNDLE_SIGNS_WRITABLE: bool = False  # allow adding clips to a shipped (bundle) sign
+    PUBLIC_PATHS: bool = False  # show absolute server paths in /v1/config and Gradio's /config
+    MODEL_FPS: float = Field(30.0, ge=0.0)  # a sequence with a stated fps is resampled to this (0: never)
+    MAX_JSON_MB: float = Field(16.0, gt=0)  # JSON bodies (600 frames of 1662 values is ~12 MB)
+    JSON_PARSE_CONCURRENCY: int = Field(2, ge=1, le=64)  # JSON bodies parsed at once (they hold the GIL)
+    EXTRACT_QUEUE: int = Field(2, ge=0, le=64)  # clips waiting for the Holistic graph; more get 503
+    QUEUE_WAIT_S: float = Field(60.0, gt=0)  # longest wait in a queue before a 503
+    RETRY_AFTER_S: int = Field(10, ge=1)  # Retry-After of a 503 busy / 429
+    RATE_LIMIT_INFERENCE: int = Field(600, ge=0)  # requests per client per minute (0: no limit)
+    RATE_LIMIT_VIDEO: int = Field(20, ge=0)  # clip uploads (recognise, enrol) per client per minute
+    RATE_LIMIT_WRITE: int = Field(30, ge=0)  # enrol / delete / export per client per minute
+    EXPORTS_KEEP: int = Field(3, ge=1, le=100)  # exported bundles kept next to the store; older ones removed
+    # ---- end of the API edge's settings ----
+
     def public_dict(self) -> dict[str, Any]:
         """Every setting as JSON-friendly values, the API key masked."""
         out = {}
@@ -124,14 +140,139 @@ def resolve_settings(bundle: Any = None, **settings_kwargs: Any) -> tuple[Settin
     """
     from_env = Settings(**settings_kwargs)
     env_set = set(from_env.model_fields_set)
-    calibrated = {k: v for k, v in _bundle_thresholds(bundle).items() if k not in env_set}
-    settings = Settings(**settings_kwargs, **calibrated) if calibrated else from_env
+    # The guide's names (DTW_RADIUS, ...) count as environment values; ours win over them.
+    aliased = {k: v for k, v in guide_aliases(settings_kwargs.get("_env_file", _DEFAULT_ENV_FILES))[0].items()
+               if k not in env_set}
+    calibrated = {k: v for k, v in _bundle_thresholds(bundle).items() if k not in env_set and k not in aliased}
+    values = {k: v for k, (v, _) in aliased.items()}
+    settings = Settings(**settings_kwargs, **values, **calibrated) if (calibrated or values) else from_env
     sources = {}
     for name in Settings.model_fields:
-        if name in env_set:
-            sources[name] = "env" if name in os.environ else ".env"
+        if name in env_set or name in aliased:
+            origin = aliased[name][1] if name in aliased else name
+            sources[name] = "env" if origin in os.environ else ".env"
         elif name in calibrated:
             sources[name] = "bundle"
         else:
             sources[name] = "default"
     return settings, sources
+
+
+# ---- the GhSL guide's settings names (owner: the API edge) -----------------------------------
+# The guide (section 3.1) names some settings differently. Where the meaning matches, its name
+# sets ours (ours wins when both are set); where it does not, start-up and /v1/config say so.
+
+_DEFAULT_ENV_FILES = object()  # "the Settings' own env_file" (resolve_settings passes _env_file through)
+GUIDE_ALIASES: dict[str, tuple[str, str]] = {
+    # guide name: (our setting, how the value maps)
+    "DTW_RADIUS": ("DTW_WINDOW", "the same: the DTW band half-width in frames (fastdtw: its radius)"),
+    "DTW_TOPK": ("DTW_TOP_N", "the same: how many candidates DTW re-ranks"),
+    "DTW_ALPHA": ("DTW_WEIGHT", "DTW_WEIGHT = 1 - DTW_ALPHA (the guide weights the cosine, we weight the DTW score)"),
+}
+GUIDE_NOT_MAPPED: dict[str, str] = {
+    "DTW_LAMBDA": "not used: the guide's score is exp(-DTW_LAMBDA * d) on an unnormalised distance; SignSeek's "
+                  "distance is normalised per frame, so set DTW_SCALE instead (score = exp(-d / DTW_SCALE))",
+    "FEATURE_DIM": "not used: the feature size comes from the bundle's model_config.json (start-up compares them)",
+}
+# The guide's per-file paths; SignSeek loads every file from MODELS_DIR, verified by its manifest.
+GUIDE_PATHS: dict[str, str] = {
+    "ONNX_MODEL_PATH": "sign_encoder.onnx",
+    "EMBEDDINGS_PATH": "embeddings.npy",
+    "MAPPING_PATH": "embeddings_map.csv",
+    "PROTOTYPES_PATH": "prototypes.npz",
+    "GLOBAL_STATS_PATH": "global_stats.npz",
+}
+
+
+def _environment(env_file: Any = _DEFAULT_ENV_FILES) -> dict[str, str]:
+    """Variables as Settings sees them: the .env file(s), then the process environment over them."""
+    from dotenv import dotenv_values
+
+    files = Settings.model_config.get("env_file") if env_file is _DEFAULT_ENV_FILES else env_file
+    if files is None:
+        files = ()
+    elif isinstance(files, (str, Path)):
+        files = (files,)
+    merged: dict[str, str] = {}
+    for path in files:
+        if Path(path).is_file():
+            merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def guide_aliases(env_file: Any = _DEFAULT_ENV_FILES) -> tuple[dict[str, tuple[Any, str]], list[dict]]:
+    """The guide's names found in the environment -> ({our setting: (value, guide name)}, notes).
+
+    Each note: {"name", "status": applied | overridden | not_mapped | matches | ignored, "setting",
+    "message"}. A value that cannot be mapped (DTW_ALPHA not a number) raises ValueError.
+    """
+    env = _environment(env_file)
+    values: dict[str, tuple[Any, str]] = {}
+    notes: list[dict] = []
+    for name, (ours, how) in GUIDE_ALIASES.items():
+        if name not in env:
+            continue
+        raw = env[name]
+        if name == "DTW_ALPHA":
+            try:
+                value: Any = round(1.0 - float(raw), 6)
+            except ValueError:
+                raise ValueError(f"DTW_ALPHA={raw!r} is not a number (the guide's cosine weight, 0-1)") from None
+        else:
+            value = raw
+        if ours in env:
+            notes.append({"name": name, "status": "overridden", "setting": ours,
+                          "message": f"{name} is the guide's name for {ours}; {ours} is also set and wins"})
+            continue
+        values[ours] = (value, name)
+        notes.append({"name": name, "status": "applied", "setting": ours,
+                      "message": f"{name}={raw} sets {ours}={value}: {how}"})
+    for name, why in GUIDE_NOT_MAPPED.items():
+        if name in env:
+            notes.append({"name": name, "status": "not_mapped", "setting": None, "message": f"{name}: {why}"})
+    paths = {name: Path(env[name]) for name in GUIDE_PATHS if name in env}
+    if paths:
+        models_dir = Path(env["MODELS_DIR"]) if "MODELS_DIR" in env else None
+        parents = {p.parent for p in paths.values()}
+        standard = all(p.name == GUIDE_PATHS[n] for n, p in paths.items())
+        if models_dir is None and "ONNX_MODEL_PATH" in paths and standard and len(parents) == 1:
+            folder = parents.pop()
+            values["MODELS_DIR"] = (folder, "ONNX_MODEL_PATH")
+            notes.append({"name": "ONNX_MODEL_PATH", "status": "applied", "setting": "MODELS_DIR",
+                          "message": f"MODELS_DIR is not set: the bundle is loaded from {folder.name!r}, the folder "
+                                     f"of ONNX_MODEL_PATH ({', '.join(sorted(paths))} all point there)"})
+        else:
+            for name, path in sorted(paths.items()):
+                inside = models_dir is not None and path.name == GUIDE_PATHS[name] and \
+                    path.parent.resolve() == models_dir.resolve()
+                notes.append({
+                    "name": name, "status": "matches" if inside else "ignored", "setting": "MODELS_DIR",
+                    "message": f"{name} names the bundle's {GUIDE_PATHS[name]} in MODELS_DIR: nothing to do" if inside
+                    else f"{name} is not used: SignSeek loads {GUIDE_PATHS[name]} from MODELS_DIR, verified "
+                         "against the bundle's export_manifest.json; put the file there (or point MODELS_DIR at "
+                         "its folder)"})
+    return values, notes
+
+
+def unknown_settings(env_file: Any = _DEFAULT_ENV_FILES) -> list[dict]:
+    """Variables that look like settings (one of our settings' prefixes, e.g. SIM_ or DTW_) but
+    are neither ours nor the guide's: [{"name", "suggestion"}] (a typo is the usual reason)."""
+    import difflib
+
+    ours = set(Settings.model_fields)
+    known = ours | set(GUIDE_ALIASES) | set(GUIDE_NOT_MAPPED) | set(GUIDE_PATHS)
+    prefixes = {name.split("_", 1)[0] + "_" for name in ours if "_" in name}
+    out = []
+    for name in sorted(_environment(env_file)):
+        if name in known or not any(name.startswith(p) for p in prefixes):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        out.append({"name": name, "suggestion": close[0] if close else None})
+    return out
+
+
+def settings_report(env_file: Any = _DEFAULT_ENV_FILES) -> dict:
+    """What start-up logs and /v1/config shows about names: {"aliases": notes, "unknown": [...]}."""
+    _, notes = guide_aliases(env_file)
+    return {"aliases": notes, "unknown": unknown_settings(env_file)}

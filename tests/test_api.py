@@ -42,7 +42,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(workdir) -> TestClient:
-    app = create_app(make_settings(workdir, MAX_FRAMES=200, MAX_UPLOAD_MB=0.5))
+    app = create_app(make_settings(workdir, MAX_FRAMES=200, MAX_UPLOAD_MB=0.5, MAX_JSON_MB=0.5))
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
@@ -81,12 +81,12 @@ def test_config_shows_settings_and_their_sources(client):
 def test_openapi_documents_the_guide_payloads(client):
     schema = client.get("/openapi.json").json()
     components = schema["components"]["schemas"]
-    assert {"frames", "layout", "fps", "top_k"} <= set(components["SequencePayload"]["properties"])
+    assert {"frames", "layout", "fps", "top_k", "metadata"} <= set(components["SequencePayload"]["properties"])
     response_fields = set(components["InferenceResponse"]["properties"])
-    assert {"label", "confidence", "accepted", "rejection_reason", "top_k", "motion", "model",
+    assert {"label", "confidence", "accepted", "rejection_reason", "top_k", "results", "motion", "model",
             "timings_ms", "model_version"} <= response_fields
     assert {"label", "category", "similarity", "confidence", "raw_similarity", "prototype_similarity",
-            "dtw_distance", "dtw_score"} <= set(components["Candidate"]["properties"])
+            "dtw_distance", "dtw_score"} <= set(components["SentenceResult"]["properties"])
     for path in ("/healthz", "/v1/config", "/v1/samples/random", "/videos/{filename}", "/v1/inference",
                  "/v1/inference/video", "/health", "/model/info", "/v1/signs", "/v1/signs/video",
                  "/v1/signs/{name}", "/v1/references/export"):
@@ -116,9 +116,9 @@ def test_sample_filtered_by_label_and_unknown_label(client):
 def test_reference_clip_is_recognised_as_its_own_label(client):
     frames, label = sample_frames(first_index_of("hello"))
     body = client.post("/v1/inference", json={"frames": frames, "top_k": 3}).json()
-    assert body["top_k"][0]["label"] == label == "hello"
-    assert body["top_k"][0]["raw_similarity"] == pytest.approx(1.0, abs=1e-4)
-    assert len(body["top_k"]) == 3
+    assert body["results"][0]["label"] == label == "hello"
+    assert body["results"][0]["raw_similarity"] == pytest.approx(1.0, abs=1e-4)
+    assert body["top_k"] == len(body["results"]) == 3
     assert body["accepted"] is (body["rejection_reason"] == "none")
 
 
@@ -157,7 +157,7 @@ BAD_INFERENCE = {
     "no frames": ({"json": {"frames": []}}, 422, "at least one frame"),
     "all frames null": ({"json": {"frames": [None, None]}}, 422, "null"),
     "missing frames": ({"json": {"layout": "pose_hands"}}, 422, "frames"),
-    "too many frames": ({"json": {"frames": [[0.0] * 126] * 201}}, 422, "MAX_FRAMES"),
+    "too many frames": ({"json": {"frames": [[0.0] * 126] * 201}}, 413, "MAX_FRAMES"),
     "not JSON": (_raw("frames=1,2,3"), 400, "JSON"),
     "truncated JSON": (_raw('{"frames": [[0.1, 0.2'), 400, "JSON"),
     "frames is a string": ({"json": {"frames": "abc"}}, 422, "frames"),
@@ -323,5 +323,5 @@ def test_chunked_body_over_the_limit_is_a_413(client):
         yield b"[0.1]]}"
 
     response = client.post("/v1/inference", content=chunks(), headers={"content-type": "application/json"})
-    assert_json_error(response, 413)
+    assert "MAX_JSON_MB" in assert_json_error(response, 413)["message"]
     assert client.get("/healthz").status_code == 200

@@ -65,10 +65,10 @@ def test_random_sample_is_replayed_and_recognised(client):
     assert raw["expected"] in raw["source"] or raw["expected"] == "-"
     assert "signs_sample.npz" in out[BANNER]
     assert probe_codec(out[SKELETON]) == "h264"
-    if raw["top_k"]:  # an idle sample may have no hands, hence no candidates
-        assert _signs(out[RANKED])[0] == raw["top_k"][0]["label"]
+    if raw["results"]:  # an idle sample may have no hands, hence no candidates
+        assert _signs(out[RANKED])[0] == raw["results"][0]["label"]
         if raw["accepted"]:
-            assert raw["label"] == raw["top_k"][0]["label"] and "Recognised" in out[BANNER]
+            assert raw["label"] == raw["results"][0]["label"] and "Recognised" in out[BANNER]
 
 
 def test_real_clip_gives_a_ranked_explained_result(client, selfie_clip):
@@ -78,7 +78,7 @@ def test_real_clip_gives_a_ranked_explained_result(client, selfie_clip):
     raw = out[RAW]
     assert "signer_selfie.mp4" in out[BANNER]
     assert ("Recognised" in out[BANNER]) == raw["accepted"]
-    assert len(out[RANKED]["data"]) == len(raw["top_k"]) > 0
+    assert len(out[RANKED]["data"]) == len(raw["results"]) > 0
     assert out[RANKED]["headers"][:4] == ["rank", "sign", "category", "similarity"]
     stages = [row[0] for row in out[TIMINGS]["data"]]
     assert stages[0] == "decode + landmarks" and "render" in stages and stages[-1] == "total"
@@ -118,7 +118,7 @@ def test_enrol_from_three_clips_is_recognised_at_once_then_deleted(client, selfi
     assert "wave-demo" in _signs(signs)
 
     out = client.predict(handle_file(str(selfie_clip)), api_name="/recognise_video")
-    assert out[RAW]["top_k"][0]["label"] == "wave-demo"  # the new sign is the nearest at once
+    assert out[RAW]["results"][0]["label"] == "wave-demo"  # the new sign is the nearest at once
 
     status, signs, _ = client.predict("wave-demo", api_name="/delete_sign")
     status = html.unescape(status)

@@ -83,7 +83,7 @@ def test_a_holistic_frame_goes_to_the_encoder(recorder):
     predictions = recorder.wait_for("predictions", 3)  # at frames 10, 15 and 20
     assert len(predictions) == 3
     assert all(p["model"] == "encoder" for p in predictions)
-    assert predictions[-1]["top_k"][0]["label"] == label
+    assert predictions[-1]["results"][0]["label"] == label
 
 
 @pytest.mark.parametrize(

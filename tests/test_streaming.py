@@ -53,7 +53,7 @@ def test_stream_predicts_a_signed_sequence_and_says_no_sign_when_idle(server):
     signed, idle = asyncio.run(session())
     assert signed["type"] in {"prediction", "no_sign"} and signed["frame"] == 20
     assert signed["timestamp"] == 1.5
-    assert signed["top_k"][0]["label"] == label
+    assert signed["results"][0]["label"] == label
     assert signed["model"] == "encoder" and signed["model_version"]
     assert idle["type"] == "no_sign" and idle["label"] is None and idle["rejection_reason"] == "no_hands"
 

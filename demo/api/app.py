@@ -25,8 +25,8 @@ import signseek
 
 from . import routes_inference, routes_meta, routes_samples, routes_signs, socketio_app, streaming
 from .errors import install_error_handlers
-from .limits import BodySizeLimitMiddleware
-from .logging import RequestLogMiddleware, configure_logging
+from .limits import GuardMiddleware
+from .logging import RequestLogMiddleware, configure_logging, install_redaction
 from .service import Service
 
 log = logging.getLogger("signseek.api")
@@ -61,18 +61,23 @@ def create_app(settings=None, *, samples_path=None, log_level: str | None = None
     app.state.settings = settings
     app.state.engine = service.engine
     app.state.store = service.store
-    app.state.api_key = settings.API_KEY or None
     install_error_handlers(app)
     for module in (routes_meta, routes_samples, routes_inference, routes_signs, streaming):
         app.include_router(module.router)
-    # One limit for every request body, JSON sequences and uploaded clips alike -> JSON 413.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.MAX_UPLOAD_MB * 1024 * 1024))
+    # Body caps (MAX_JSON_MB / MAX_UPLOAD_MB), per-client rate limits, early 503 for clip uploads.
+    app.add_middleware(GuardMiddleware, service=service)
     app.add_middleware(RequestLogMiddleware)
     app.state.sio = socketio_app.mount(app, service)
+    install_redaction([settings.API_KEY] if settings.API_KEY else [])
     log.info(
         "SignSeek API ready",
-        extra={"fields": {"event": "startup", "models_dir": str(settings.MODELS_DIR),
+        extra={"fields": {"event": "startup", "models_dir": service.public_path(settings.MODELS_DIR),
                           "backend": service.backend, "references": service.reference_count,
-                          "model_version": service.model_version}},
+                          "model_version": service.model_version, **service.access()}},
     )
+    for note in service.names_report.get("aliases", []):
+        log.info("setting name: %s", note["message"], extra={"fields": {"event": "setting_alias", **note}})
+    for warning in service.warnings():
+        log.warning("%s", warning.upper() if warning.startswith("writes are open") else warning,
+                    extra={"fields": {"event": "startup_warning"}})
     return app

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON line per request (time, method, route, status, latency, stages).
+"""Structured logs: one JSON line per request (time, method, route, status, latency, stages),
+with secrets redacted from every line (ours and uvicorn's access log).
 
 Routes put per-stage timings (the engine's, plus parsing and extraction) in
 ``request.state.timings``; the middleware adds them to the request's line. A pure ASGI
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -35,6 +37,56 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+# Query parameters whose values are secrets wherever they appear in a logged URL.
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:[\w.-]*?(?:key|token|secret|password|passwd|auth)[\w.-]*)=)[^&;#\s\"']*")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with secret-looking query values and every known secret value replaced by ***."""
+    text = _SECRET_PARAM.sub(r"\1***", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message and arguments (uvicorn's access line: the path with its query)
+    so no secret reaches a log: keys in query strings, and the configured API_KEY anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__("signseek-redaction")
+        self.secrets: tuple[str, ...] = ()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg, self.secrets)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a, self.secrets) if isinstance(a, str) else a for a in record.args)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = {k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in fields.items()}
+        return True
+
+
+_REDACTION = RedactingFilter()
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "signseek", "gradio", "httpx", "socketio", "engineio")
+
+
+def install_redaction(secrets: list[str] | tuple[str, ...] = ()) -> None:
+    """Put the one redacting filter on the loggers that may print a URL or a secret (idempotent);
+    ``secrets``: values to mask anywhere (the API key)."""
+    _REDACTION.secrets = tuple(sorted({*(_REDACTION.secrets or ()), *(s for s in secrets if s)}, key=len,
+                                      reverse=True))
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACTION not in logger.filters:
+            logger.addFilter(_REDACTION)
+        for handler in logger.handlers:
+            if _REDACTION not in handler.filters:
+                handler.addFilter(_REDACTION)
+
+
 def configure_logging(level: str | int = "INFO", stream=None) -> None:
     """Send the service's loggers (signseek.*) to ``stream`` (stderr) as JSON lines. Idempotent."""
     root = logging.getLogger("signseek")
@@ -42,6 +94,7 @@ def configure_logging(level: str | int = "INFO", stream=None) -> None:
         handler = logging.StreamHandler(stream or sys.stderr)
         handler.setFormatter(JsonLineFormatter())
         handler._signseek_json = True  # type: ignore[attr-defined]
+        handler.addFilter(_REDACTION)  # child loggers' records (signseek.api...) pass the handler's filters
         root.addHandler(handler)
         root.propagate = False
     root.setLevel(level)
@@ -83,5 +136,8 @@ class RequestLogMiddleware:
             stages = state.get("timings") if isinstance(state, dict) else None
             if stages:
                 fields["stages_ms"] = stages
+            extra = state.get("log_fields") if isinstance(state, dict) else None
+            if extra:
+                fields.update(extra)
             level = logging.ERROR if status >= 500 else logging.INFO
             self.log.log(level, "%s %s %s", fields["method"], fields["path"], status, extra={"fields": fields})

@@ -14,13 +14,29 @@ import numpy as np
 from signseek.landmarks.layouts import LAYOUT_BY_SIZE, LayoutError, flat_to_canonical, get_layout
 from signseek.landmarks.schema import LEFT_HAND, N_HAND, RIGHT_HAND, empty_points
 
-from .errors import ApiError
+from .errors import Invalid, TooLarge
 
 KNOWN_SIZES = ", ".join(f"{size} ({name})" for size, name in sorted(LAYOUT_BY_SIZE.items()))
+# The one coordinate rule, on every door (REST, WebSocket, Socket.IO, enrolment): a JSON number
+# (not true / false, not a string) or null, finite and within float32's range.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+COORDINATE_RULE = "a coordinate is a finite number (or null where the landmark was not detected)"
 
 
-def invalid(message: str, code: str = "invalid_frames") -> ApiError:
-    return ApiError(422, code, message)
+def invalid(message: str, code: str = "invalid_frames") -> Invalid:
+    return Invalid(message, code=code)
+
+
+def coordinate(value, where: str) -> float:
+    """One coordinate by the rule above -> float (NaN for null); anything else -> Invalid."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(f"{where} is non-numeric ({type(value).__name__} {str(value)[:40]!r}): {COORDINATE_RULE}")
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+        raise invalid(f"{where} is {value!r}: {COORDINATE_RULE} (at most {FLOAT32_MAX:.3g} in size)")
+    return number
 
 
 def frames_to_points(
@@ -31,10 +47,8 @@ def frames_to_points(
     if n_frames == 0:
         raise invalid("frames is empty: send at least one frame of landmarks", "no_frames")
     if n_frames > max_frames:
-        raise invalid(
-            f"{n_frames} frames is more than MAX_FRAMES={max_frames}: send a shorter clip or split it",
-            "too_many_frames",
-        )
+        raise TooLarge(f"{n_frames} frames is more than MAX_FRAMES={max_frames}: send a shorter clip or split it",
+                       code="too_many_frames")
     lengths = {len(f) for f in frames if f is not None}
     if not lengths:
         raise invalid("every frame is null: send at least one frame with landmarks", "no_frames")
@@ -56,7 +70,9 @@ def frames_to_points(
     except (TypeError, ValueError) as exc:
         raise invalid(f"frames must be lists of numbers or null: {exc}") from None
     if np.isinf(flat).any():  # finite doubles beyond float32's range
-        raise invalid("a landmark value is too large to be a coordinate (overflows float32)")
+        t, v = (int(i) for i in np.argwhere(np.isinf(flat))[0])
+        raise invalid(f"frames[{t}][{v}] is too large to be a coordinate: {COORDINATE_RULE} "
+                      f"(at most {FLOAT32_MAX:.3g} in size; it overflows float32)")
     points, visibility = flat_to_canonical(flat, spec.name)
     return points, visibility, spec.name
 
@@ -71,15 +87,7 @@ def point_xyz(point, i: int) -> tuple[float, float, float]:
         values = (point[0], point[1], point[2] if len(point) > 2 else 0.0)
     else:
         raise invalid(f"landmark {i} must be [x, y, z] or {{x, y, z}}, got {str(point)[:40]}")
-    out = []
-    for v in values:
-        if v is None:
-            v = math.nan
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise invalid(f"landmark {i} has a non-numeric coordinate {v!r}")
-        if math.isinf(v):
-            raise invalid(f"landmark {i} has an infinite coordinate; send finite numbers or null")
-        out.append(float(v))
+    out = [coordinate(v, f"landmark {i} {axis}") for v, axis in zip(values, "xyz", strict=True)]
     return out[0], out[1], out[2]
 
 

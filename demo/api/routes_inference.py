@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
-from .errors import ApiError
+from .errors import TooLarge
 from .payloads import frames_to_points
 from .schemas import ErrorResponse, InferenceResponse, SequencePayload
 from .service import Service
@@ -15,7 +15,7 @@ from .strict_json import StrictJSONRoute
 from .uploads import saved_upload
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["inference"])
-ERRORS = {c: {"model": ErrorResponse} for c in (400, 413, 415, 422, 503)}
+ERRORS = {c: {"model": ErrorResponse} for c in (400, 413, 422, 429, 503)}
 
 
 def _ms(since: float) -> float:
@@ -33,9 +33,12 @@ def inference(payload: SequencePayload, request: Request) -> dict:
     start = time.perf_counter()
     points, visibility, _ = frames_to_points(payload.frames, payload.layout, service.settings.MAX_FRAMES)
     parse_ms = _ms(start)
-    result = service.predict(points, visibility=visibility, fps=payload.fps, top_k=payload.top_k)
+    fps = payload.source_fps()
+    result = service.predict(points, visibility=visibility, fps=fps, top_k=payload.top_k)
     result["timings_ms"] = {"parse": parse_ms, **result.get("timings_ms", {}), "total": _ms(start)}
     request.state.timings = result["timings_ms"]
+    request.state.log_fields = {"fps": fps, "source": payload.metadata.source if payload.metadata else None,
+                                "frames": len(payload.frames)}
     return result
 
 
@@ -51,8 +54,8 @@ def inference_video(
     with saved_upload(file, service.settings.MAX_UPLOAD_MB) as path:
         sequence, extract_ms = service.extract(path)
     if len(sequence.points) > service.settings.MAX_FRAMES:
-        raise ApiError(422, "too_many_frames", f"the clip has {len(sequence.points)} frames, more than "
-                       f"MAX_FRAMES={service.settings.MAX_FRAMES}: send a shorter clip")
+        raise TooLarge(f"{path.name} has {len(sequence.points)} frames, more than MAX_FRAMES="
+                       f"{service.settings.MAX_FRAMES}: send a shorter clip", code="too_many_frames")
     result = service.predict(sequence.points, visibility=sequence.visibility, fps=sequence.fps, top_k=top_k)
     result["timings_ms"] = {"extract": extract_ms, **result.get("timings_ms", {}), "total": _ms(start)}
     request.state.timings = result["timings_ms"]

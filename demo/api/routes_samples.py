@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from .errors import ApiError
+from .errors import ApiError, NotFound
 from .schemas import ErrorResponse, SamplePayload
-from .service import Service
+from .service import SKELETON_PREFIX, Service
 
 router = APIRouter()
-ERRORS = {c: {"model": ErrorResponse} for c in (400, 404, 503)}
+ERRORS = {c: {"model": ErrorResponse} for c in (400, 404, 422, 503)}
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v", ".y4m"}
 
 
@@ -31,8 +32,8 @@ def random_sample(request: Request, label: str | None = Query(None, max_length=6
     samples = _service(request).samples()
     indices = samples.indices(label)
     if not indices:
-        raise ApiError(404, "unknown_label", f"the sample dataset has no sequence labelled {label!r}; "
-                       f"labels: {', '.join(samples.labels_sorted)}")
+        raise NotFound(f"the sample dataset has no sequence labelled {label!r}; labels: "
+                       f"{', '.join(samples.labels_sorted)}", code="unknown_label")
     return samples.payload(random.choice(indices))
 
 
@@ -52,10 +53,14 @@ def _safe_video_path(videos_dir: Path, filename: str) -> Path:
     if path.parent != root:
         raise ApiError(400, "bad_filename", f"{filename!r} points outside the videos folder")
     if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ApiError(404, "not_found", f"{filename!r} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
+        raise NotFound(f"{filename!r} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))})")
     if not path.is_file():
-        raise ApiError(404, "not_found", f"no video named {filename!r}; GET /videos lists them")
+        raise NotFound(f"no video named {filename!r}; GET /videos lists them, and a result's video_file names "
+                       "one to show")
     return path
+
+
+_SKELETON = re.compile(rf"^{SKELETON_PREFIX}(\d{{1,10}})\.mp4$")
 
 
 @router.get("/videos", tags=["data"], responses=ERRORS)
@@ -68,5 +73,16 @@ def list_videos(request: Request) -> dict:
 
 @router.get("/videos/{filename:path}", tags=["data"], responses=ERRORS, response_class=FileResponse)
 def get_video(filename: str, request: Request) -> FileResponse:
-    """A file from VIDEOS_DIR (default sample_dataset/videos/). Path traversal is refused with 400."""
-    return FileResponse(_safe_video_path(Path(_service(request).settings.VIDEOS_DIR), filename))
+    """A file from VIDEOS_DIR (default sample_dataset/videos/): a result's `video_file`. For a
+    reference with no recorded clip, `video_file` is `skeleton_<sentence_id>.mp4`: a skeleton clip
+    of one of its sequences, rendered on first request and cached. Path traversal is refused (400)."""
+    service = _service(request)
+    try:
+        path = _safe_video_path(Path(service.settings.VIDEOS_DIR), filename)
+    except NotFound:
+        match = _SKELETON.match(filename)
+        if match is None:
+            raise
+        path = service.skeleton_video(int(match.group(1)))
+    media = "video/webm" if path.suffix == ".webm" else "video/mp4"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "public, max-age=3600"})

@@ -1,7 +1,10 @@
-"""Request and response models of the REST API (the GhSL deployment guide's field names).
+"""Request and response models of the REST API: the GhSL deployment guide's contract, exactly,
+with SignSeek's own fields beside it.
 
 These names are the contract with clients: keep them stable. `SequencePayload` is what a
-client posts; `InferenceResponse` what it gets back. A sample from `/v1/samples/random` is a
+client posts (the guide's `{frames, top_k, metadata: {fps, source}}`); `InferenceResponse` what
+it gets back (the guide's `{top_k: N, results: [...]}` plus SignSeek's top-level `label`,
+`accepted`, `model`, `timings_ms`, ...). A sample from `/v1/samples/random` is a
 `SequencePayload` with a label, so it can be posted straight back to `/v1/inference`.
 """
 
@@ -10,6 +13,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from signseek.ranker import REASONS
 
 # A landmark coordinate: a finite number, or null where the landmark was not detected.
 # allow_inf_nan=False: a 1e999 that json turns into inf is refused like a literal Infinity.
@@ -24,13 +29,23 @@ FRAMES_DOC = (
 )
 
 
+class PayloadMetadata(BaseModel):
+    """The guide's `metadata`: how the frames were captured."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fps: float | None = Field(None, gt=0, le=1000, description="Frames per second of the capture.")
+    source: str | None = Field(None, max_length=64, description="Where the frames came from, e.g. 'webcam' (logged).")
+
+
 class SequencePayload(BaseModel):
     """A landmark sequence to recognise (or to enrol)."""
 
     model_config = ConfigDict(
         extra="ignore",  # a sample's "label" etc. may ride along when it is posted back
         json_schema_extra={
-            "example": {"frames": [[0.5, 0.5, 0.0, 1.0] + [0.0] * 254], "layout": "pose_hands", "fps": 30.0, "top_k": 5}
+            "example": {"frames": [[0.5, 0.5, 0.0, 1.0] + [0.0] * 254], "layout": "pose_hands", "top_k": 5,
+                        "metadata": {"fps": 30, "source": "webcam"}}
         },
     )
 
@@ -38,39 +53,68 @@ class SequencePayload(BaseModel):
     layout: LayoutName | None = Field(
         None, description="Layout of each frame; inferred from the frame length when omitted."
     )
-    fps: float | None = Field(None, gt=0, le=1000, description="Frames per second of the source, if known.")
+    fps: float | None = Field(None, gt=0, le=1000, description="Frames per second of the source, if known "
+                              "(SignSeek's name; `metadata.fps` is the guide's and wins when both are sent).")
     top_k: int | None = Field(None, ge=1, le=100, description="How many candidates to return (DEFAULT_TOP_K).")
+    metadata: PayloadMetadata | None = Field(
+        None, description="The guide's capture metadata: `fps` resamples the sequence to MODEL_FPS; both are logged."
+    )
+
+    def source_fps(self) -> float | None:
+        """The frame rate the client states: the guide's `metadata.fps`, else `fps`."""
+        if self.metadata is not None and self.metadata.fps is not None:
+            return self.metadata.fps
+        return self.fps
 
 
-class Candidate(BaseModel):
-    """One ranked sign with the diagnostics that decided its place."""
+class SentenceResult(BaseModel):
+    """One ranked candidate, in the guide's names and meanings, with SignSeek's beside them."""
 
-    label: str
-    category: str | None = Field(None, description="word, letter, idle, enrolled, ...")
+    model_config = ConfigDict(json_schema_extra={"example": {
+        "sentence_id": 42, "sentence": "THANK YOU", "category": "greeting", "video_file": "thank_you.mp4",
+        "similarity": 0.83, "confidence": 0.91, "raw_similarity": 0.80, "proto_similarity": 0.78,
+        "motion_mean": 0.0013, "accepted": True, "rejection_reason": None, "dtw_distance": 12.4,
+        "dtw_score": 0.94, "label": "thank you", "prototype_similarity": 0.78}})
+
+    sentence_id: int = Field(..., description="The sign's id (embeddings_map.csv; stable per label).")
+    sentence: str = Field(..., description="The sign's text to show: a word or a phrase (defaults to its label).")
+    category: str | None = Field(None, description="word, letter, phrase, idle, ...")
+    video_file: str = Field(..., description="GET /videos/{video_file} shows how the sign is made: a recorded clip, "
+                            "or for a reference without one a rendered skeleton clip.")
     similarity: float = Field(..., description="Refined similarity: cosine blended with the DTW score.")
-    confidence: float = Field(..., description="Softmax of the similarities at CONFIDENCE_TEMPERATURE.")
+    confidence: float = Field(..., description="This candidate's softmax share at CONFIDENCE_TEMPERATURE.")
     raw_similarity: float | None = Field(None, description="Cosine similarity of the embeddings (null for a classifier).")
-    prototype_similarity: float | None = Field(None, description="Cosine to the label's prototype.")
-    dtw_distance: float | None = Field(None, description="Normalised DTW distance to the best reference.")
+    proto_similarity: float | None = Field(None, description="Cosine to the sign's prototype (mean embedding).")
+    motion_mean: float = Field(..., description="Mean motion energy of the query's kept frames.")
+    accepted: bool = Field(..., description="True only for the first result, when it passed every gate.")
+    rejection_reason: str | None = Field(
+        None, description="On the first result: null when accepted, else why (signseek.ranker.Reason: "
+        + ", ".join(r for r in REASONS if r != "none") + "). Null on the others: only the top answer is gated."
+    )
+    dtw_distance: float | None = Field(None, description="Normalised DTW distance to the best reference (null: not re-ranked).")
     dtw_score: float | None = Field(None, description="exp(-dtw_distance / DTW_SCALE).")
+    label: str = Field(..., description="SignSeek: the reference label.")
+    prototype_similarity: float | None = Field(None, description="SignSeek's name for proto_similarity.")
 
 
 class InferenceResponse(BaseModel):
-    """What the engine made of a sequence."""
+    """What the engine made of a sequence: the guide's `top_k` and `results`, SignSeek's fields beside."""
 
+    top_k: int = Field(..., description="The guide's: how many results there are.")
+    results: list[SentenceResult] = Field(..., description="The guide's: ranked candidates, best first.")
     label: str | None = Field(..., description="The recognised sign, or null when rejected.")
     confidence: float
     accepted: bool
     rejection_reason: str | None = Field(
-        None, description="Why no sign was accepted: one of signseek.ranker.REASONS: none, no_hands, low_motion, idle, unknown_sign, ambiguous_margin, prototype_disagreement, low_confidence"
+        None, description="Why no sign was accepted: one of signseek.ranker.Reason: " + ", ".join(REASONS)
     )
-    top_k: list[Candidate]
     motion: float = Field(..., description="Mean motion energy of the kept frames.")
     model: str = Field(..., description="Which model answered: the encoder (retrieval) or a classifier head.")
     timings_ms: dict[str, float] = Field(default_factory=dict, description="Per-stage latency.")
     model_version: str
     diagnostics: dict[str, object] | None = Field(
-        None, description="margin, prototype_label, idle_similarity, hand_frames, n_frames, kept, backend."
+        None, description="margin, prototype_label, idle_similarity, hand_frames, n_frames, kept, backend, "
+        "fps (stated), resampled_to."
     )
 
 
@@ -86,9 +130,12 @@ class HealthzResponse(BaseModel):
     status: Literal["ok", "degraded"]
     model_loaded: bool
     backend: str = Field(..., description="Encoder runtime: onnx, onnx-int8 or torchscript (fallback).")
-    reference_count: int
+    reference_count: int = Field(..., description="References in force, enrolments by other processes included.")
     version: str
     model_version: str | None = None
+    writes: Literal["open", "key", "read_only"] = Field(
+        ..., description="Who may change the reference store: anyone (open: no API_KEY), key holders, nobody.")
+    warnings: list[str] = Field(default_factory=list, description="What start-up warned about (e.g. open writes).")
 
 
 class HandTalkHealth(BaseModel):
@@ -112,10 +159,18 @@ class HandTalkModelInfo(BaseModel):
 
 
 class ConfigResponse(BaseModel):
-    settings: dict[str, object] = Field(..., description="Every setting in force (API_KEY masked).")
+    settings: dict[str, object] = Field(..., description="Every setting in force (API_KEY masked; paths relative "
+                                        "to the project unless PUBLIC_PATHS).")
     sources: dict[str, str] = Field(..., description="Where each came from: default, bundle, env, .env or argument.")
     models_dir: str
     model_version: str | None = None
+    access: dict[str, object] = Field(default_factory=dict, description="writes: open / key / read_only, ...")
+    guide_names: list[dict[str, object]] = Field(
+        default_factory=list, description="The GhSL guide's setting names found (DTW_RADIUS, ...) and what each did: "
+        "applied, overridden, not_mapped, matches, ignored, mismatch.")
+    unknown_settings: list[dict[str, object]] = Field(
+        default_factory=list, description="Variables that look like settings (our prefixes) but are none.")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class EnrolRequest(BaseModel):
@@ -152,9 +207,11 @@ class DeleteResponse(BaseModel):
 
 
 class ExportResponse(BaseModel):
-    path: str
+    path: str = Field(..., description="The new bundle's folder (relative to the project unless PUBLIC_PATHS).")
+    name: str = Field(..., description="The new bundle's folder name.")
     files: list[str] = Field(default_factory=list)
     references: int
+    bytes: int = Field(..., description="Size of the new bundle on disk.")
 
 
 class ErrorResponse(BaseModel):

@@ -7,7 +7,8 @@ Client -> server, event ``landmark_stream``:
     {"pose": [...33], "face": [...468], "left_hand": [...21], "right_hand": [...21]}   a Holistic frame by part
 Server -> client:
     ``prediction``  {"label", "confidence", "latency_ms", "accepted", "rejection_reason", "model",
-                     "top_k", "timestamp", "frame"}; ``label`` is "" when no sign was accepted
+                     "top_k" (how many results), "results" (the guide's ranked entries, as in
+                     InferenceResponse), "timestamp", "frame"}; ``label`` is "" when no sign was accepted
     ``error``       {"message", "error"}
 
 Frames go into a per-connection sliding window (HandTalk's 30 frames); every ``STRIDE`` frames
@@ -23,6 +24,8 @@ import time
 import socketio
 from anyio import to_thread
 from fastapi import FastAPI
+
+from signseek.errors import SignSeekError
 
 from .errors import ApiError
 from .service import Service
@@ -66,7 +69,7 @@ def mount(app: FastAPI, service: Service) -> socketio.AsyncServer:
             return
         try:
             frame, timestamp = parse_frame_message(data, None)
-        except ApiError as exc:
+        except (SignSeekError, ApiError) as exc:
             await send_error(sid, exc.code, exc.message)
             return
         if frame is None:
@@ -79,7 +82,7 @@ def mount(app: FastAPI, service: Service) -> socketio.AsyncServer:
         if window.has_hands():
             try:
                 result = await to_thread.run_sync(service.predict, window.points())
-            except ApiError as exc:
+            except (SignSeekError, ApiError) as exc:
                 await send_error(sid, exc.code, exc.message)
                 return
         else:
@@ -93,6 +96,7 @@ def mount(app: FastAPI, service: Service) -> socketio.AsyncServer:
             "rejection_reason": result["rejection_reason"],
             "model": result["model"],
             "top_k": result["top_k"],
+            "results": result["results"],
             "model_version": result["model_version"],
             "timestamp": timestamp,
             "frame": frame_number,

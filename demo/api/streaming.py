@@ -20,6 +20,7 @@ the stream; every ``stride`` frames it recognises the window in a worker thread.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 
@@ -27,10 +28,11 @@ import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from signseek.errors import SignSeekError
 from signseek.landmarks.schema import LEFT_HAND, PARTS, RIGHT_HAND, empty_points
 
-from .errors import ApiError, error_body
-from .payloads import frames_to_points, hand_points_frame, invalid, point_xyz
+from .errors import ApiError, describe, error_body
+from .payloads import COORDINATE_RULE, coordinate, frames_to_points, hand_points_frame, invalid, point_xyz
 from .service import Service
 from .strict_json import loads_strict
 
@@ -92,6 +94,8 @@ def parse_frame_message(data, default_layout: str | None) -> tuple[np.ndarray | 
             return None, None
         ts = data.get("timestamp")
         timestamp = float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None
+        if timestamp is not None and not math.isfinite(timestamp):  # Socket.IO's parser lets NaN through
+            timestamp = None
         if "landmarks" in data:
             return hand_points_frame(data["landmarks"], data.get("handedness")), timestamp
         if "frame" in data:
@@ -106,8 +110,10 @@ def parse_frame_message(data, default_layout: str | None) -> tuple[np.ndarray | 
                           "or {\"type\": \"reset\"}", "invalid_message")
     else:
         values, layout = data, default_layout
-    if not isinstance(values, list) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-        raise invalid("a frame is a flat list of numbers (null where not detected)")
+    if not isinstance(values, list) or any(isinstance(v, (list, dict)) for v in values):
+        raise invalid(f"a frame is a flat list of numbers, one frame a message: {COORDINATE_RULE}")
+    for i, value in enumerate(values):  # the one coordinate rule, as on REST
+        coordinate(value, f"frame value {i}")
     points, _, _ = frames_to_points([values], layout, 1)
     return points[0], timestamp
 
@@ -120,9 +126,15 @@ def stream_result(result: dict, frame: int, timestamp: float | None) -> dict:
 def idle_result(service: Service, reason: str = "no_hands") -> dict:
     """What the stream says when nobody is signing, without running the model."""
     return {
-        "label": None, "confidence": 0.0, "accepted": False, "rejection_reason": reason, "top_k": [],
+        "top_k": 0, "results": [],
+        "label": None, "confidence": 0.0, "accepted": False, "rejection_reason": reason,
         "motion": 0.0, "model": "none", "timings_ms": {}, "model_version": service.model_version,
     }
+
+
+def _error(exc) -> dict:
+    status, code, message, _ = describe(exc)
+    return error_body(status, code, message, type="error")
 
 
 def _bounded_int(value: str | None, default: int, low: int, high: int, name: str) -> int:
@@ -146,8 +158,8 @@ async def ws_stream(websocket: WebSocket) -> None:
         size = _bounded_int(params.get("window"), DEFAULT_WINDOW, 1, MAX_WINDOW, "window")
         stride = _bounded_int(params.get("stride"), DEFAULT_STRIDE, 1, MAX_WINDOW, "stride")
         layout = params.get("layout")
-    except ApiError as exc:
-        await websocket.send_json(error_body(exc.status_code, exc.code, exc.message, type="error"))
+    except (SignSeekError, ApiError) as exc:
+        await websocket.send_json(_error(exc))
         await websocket.close(code=1008)
         return
     window = FrameWindow(size, stride)
@@ -164,8 +176,8 @@ async def ws_stream(websocket: WebSocket) -> None:
                                   "invalid_message")
                 data = loads_strict(raw)
                 frame, timestamp = parse_frame_message(data, layout)
-            except ApiError as exc:
-                await websocket.send_json(error_body(exc.status_code, exc.code, exc.message, type="error"))
+            except (SignSeekError, ApiError) as exc:
+                await websocket.send_json(_error(exc))
                 continue
             if frame is None:
                 window.clear()
@@ -178,8 +190,8 @@ async def ws_stream(websocket: WebSocket) -> None:
             start = time.perf_counter()
             try:
                 result = await to_thread.run_sync(service.predict, window.points())
-            except ApiError as exc:
-                await websocket.send_json(error_body(exc.status_code, exc.code, exc.message, type="error"))
+            except (SignSeekError, ApiError) as exc:
+                await websocket.send_json(_error(exc))
                 continue
             result["timings_ms"] = {**result.get("timings_ms", {}), "total": round((time.perf_counter() - start) * 1000, 3)}
             await websocket.send_json(stream_result(result, window.count, timestamp))

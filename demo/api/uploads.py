@@ -1,7 +1,10 @@
-"""Uploaded clips: copied to a temporary file (the video reader needs a path), size-checked."""
+"""Uploaded clips: copied to a temporary file named after the upload (so a video error names the
+user's file, not a temporary name), size-checked; the temporary folder is removed afterwards."""
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -9,31 +12,41 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import UploadFile
+from starlette.datastructures import UploadFile as StarletteUpload
 
-from .errors import ApiError
+from .errors import Invalid, TooLarge
 
+log = logging.getLogger("signseek.api")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v")
+_UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def safe_name(filename: str | None, default: str = "clip") -> str:
+    """The upload's own name, reduced to a harmless file name (no folders, no odd characters)."""
+    name = Path((filename or "").replace("\\", "/")).name
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()
+    stem = _UNSAFE.sub("_", stem).strip(" .")[:80] or default
+    return stem + (suffix if suffix in VIDEO_SUFFIXES else ".bin")
 
 
 def check_upload(file: UploadFile | None, max_mb: float, what: str = "file") -> None:
-    if file is None or not file.filename:
-        raise ApiError(422, "no_file", f"send the clip as a multipart form field named {what!r}")
+    if file is None or not isinstance(file, StarletteUpload) or not file.filename:
+        raise Invalid(f"send the clip as a multipart form field named {what!r}, with a file name", code="no_file")
     size = file.size if file.size is not None else None
     if size == 0:
-        raise ApiError(422, "empty_file", f"{file.filename!r} is empty: send a video clip")
+        raise Invalid(f"{file.filename!r} is empty: send a video clip", code="empty_file")
     if size is not None and size > max_mb * 1024 * 1024:
-        raise ApiError(413, "payload_too_large", f"{file.filename!r} is {size / 2**20:.1f} MB; MAX_UPLOAD_MB is {max_mb:g}")
+        raise TooLarge(f"{file.filename!r} is {size / 2**20:.1f} MB; MAX_UPLOAD_MB is {max_mb:g}", code="payload_too_large")
 
 
 @contextmanager
 def saved_upload(file: UploadFile, max_mb: float, what: str = "file") -> Iterator[Path]:
-    """The upload as a temporary file with its original suffix (decoders sniff by both)."""
+    """The upload as a temporary file with its own (sanitised) name and suffix (decoders sniff by both)."""
     check_upload(file, max_mb, what)
-    suffix = Path(file.filename or "").suffix.lower()
-    suffix = suffix if suffix in VIDEO_SUFFIXES else ".bin"
     with tempfile.TemporaryDirectory(prefix="signseek-upload-") as tmp:
-        path = Path(tmp) / f"clip{suffix}"
+        path = Path(tmp) / safe_name(file.filename)
         file.file.seek(0)
         with open(path, "wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
+        log.info("upload saved", extra={"fields": {"event": "upload", "file": path.name, "bytes": path.stat().st_size}})
         yield path
