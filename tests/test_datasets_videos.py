@@ -1,7 +1,8 @@
 """Video, WLASL-manifest and still-image importers, through real MediaPipe on real footage.
 
 The clips are the real videos in sample_dataset/videos/ (the MSL-150 and selfie clips), cut to
-a few frames by this test (cv2.VideoWriter, mp4) so MediaPipe runs stay short.
+a few frames (tests/video_clips.py) so MediaPipe runs stay short. The Ray engine has its own
+module (test_ray_import.py).
 """
 
 from __future__ import annotations
@@ -13,75 +14,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from video_clips import N_FRAMES, clip_folder, make_clips, read_frames
 
 from signseek.datasets import DatasetError, import_images, import_videos, import_wlasl
 from signseek.landmarks import LEFT_HAND, RIGHT_HAND
-from signseek.paths import SAMPLE_DATASET, SHARED_DATASETS
 
 pytestmark = pytest.mark.slow
-N_FRAMES = 6
-
-
-def _real_videos() -> list[Path]:
-    # The project's copies first; the shared originals when the copies are not there yet.
-    for folder in (SAMPLE_DATASET / "videos", SHARED_DATASETS / "msl150-clips"):
-        videos = sorted(folder.glob("*.mp4"))
-        if len(videos) >= 2:
-            return videos
-    pytest.skip("SKIPPED LOUDLY: no real .mp4 clips in sample_dataset/videos/ or ../shared/datasets/"
-                "msl150-clips; copy them there to run the video importer tests")
-
-
-def _read_frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
-    cap = cv2.VideoCapture(str(path))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while len(frames) < n:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps
-
-
-def _write_clip(frames: list[np.ndarray], fps: float, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    scale = 480 / max(h, w)  # smaller frames: faster decode, same landmarks
-    size = (int(w * scale) // 2 * 2, int(h * scale) // 2 * 2)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    for frame in frames:
-        writer.write(cv2.resize(frame, size))
-    writer.release()
-    return out
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
-    """Short real clips: ``<label>.mp4`` of N_FRAMES frames from each sample video (middle part)."""
-    out = tmp_path_factory.mktemp("clips")
-    made = {}
-    for video in _real_videos()[:3]:
-        frames, fps = _read_frames(video, 30)
-        label = video.stem.rsplit("_", 1)[0]
-        made[label] = _write_clip(frames[-N_FRAMES * 2 :], fps, out / f"{label}.mp4")
-    return made
-
-
-def _folder(root: Path, clips: dict[str, Path], broken: bool) -> Path:
-    for label, clip in clips.items():
-        (root / label).mkdir(parents=True, exist_ok=True)
-        os.link(clip, root / label / clip.name)
-    if broken:
-        first = next(iter(clips))
-        data = clips[first].read_bytes()
-        (root / first / "corrupt.mp4").write_bytes(data[: len(data) // 3])  # cut short: unreadable
-    return root
+    """Short real clips: ``<label>.mp4`` of N_FRAMES * 2 frames from each sample video."""
+    return make_clips(tmp_path_factory.mktemp("clips"))
 
 
 def test_videos_folder_parallel_resumable_and_skips_bad(clips, tmp_path):
-    root = _folder(tmp_path / "videos", clips, broken=True)
+    root = clip_folder(tmp_path / "videos", clips, broken=True)
     cache = tmp_path / "cache"
     ds = import_videos(root, workers=2, cache_dir=cache, progress=False)
     assert sorted(ds.label_names) == sorted(clips) and len(ds) == len(clips)
@@ -141,7 +89,7 @@ def test_images_through_mediapipe_hands_match_holistic_slots(clips, tmp_path):
     root = tmp_path / "asl_alphabet"
     frames = {}
     for label, clip in list(clips.items())[:2]:
-        found, _ = _read_frames(clip, 4)
+        found, _ = read_frames(clip, 4)
         (root / label).mkdir(parents=True)
         for k in (1, 3):
             cv2.imwrite(str(root / label / f"{label}{k}.jpg"), found[k])

@@ -3,6 +3,7 @@
     signseek-data download WLASL_v0.3.json --out videos/ --workers 4 [--dry-run]
     signseek-data import ../shared/datasets/traduttore-asl/signs.npz --format npz --out signs.npz
     signseek-data import clips/ --format videos --out clips.npz --workers 2 --cache-dir clips.cache
+    signseek-data import clips/ --format videos --out clips.npz --engine ray --address HEAD:6379
     signseek-data import WLASL_v0.3.json --format wlasl --videos-dir videos/ --out wlasl.npz
     signseek-data inspect signs.npz [--json]
     signseek-data split signs.npz --by session --test 0.2 --val 0.1 --seed 0 --out splits/
@@ -18,7 +19,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ..landmarks.layouts import LAYOUTS, LayoutError
+from ..errors import SignSeekError
+from ..landmarks.layouts import LAYOUTS
 from .container import SignDataset, is_dataset_file
 from .errors import DatasetError
 
@@ -35,7 +37,10 @@ def _import(args) -> SignDataset:
     path = Path(args.path)
     if not path.exists():
         raise DatasetError(f"no such file or folder: {path}")
-    video_options = {"workers": args.workers, "cache_dir": args.cache_dir, "progress": not args.quiet}
+    video_options = {"workers": args.workers, "cache_dir": args.cache_dir, "progress": not args.quiet,
+                     "engine": args.engine, "address": args.address}
+    if args.address and args.engine != "ray":
+        raise DatasetError("--address is the Ray cluster's address; use it with --engine ray")
     if args.format == "npz":
         from .npz import import_npz
         return import_npz(path, layout=args.layout)
@@ -156,7 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="pose: label for a single file (default: its name)")
     p.add_argument("--videos-dir", help="wlasl: folder holding the downloaded videos")
     p.add_argument("--splits", nargs="+", help="wlasl: only these splits (train val test)")
-    p.add_argument("--workers", type=int, default=1, help="videos/wlasl: extraction processes (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="videos/wlasl: extraction workers (local: processes, default 1; ray: actors, "
+                        "default one per CPU of the cluster)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="videos/wlasl: local = processes on this machine (default); ray = actors on a "
+                        "Ray cluster (pip install 'signseek[ray]')")
+    p.add_argument("--address", help="videos/wlasl with --engine ray: the cluster's address (host:port of "
+                                     "`ray start --head`); default: a Ray instance on this machine")
     p.add_argument("--cache-dir", help="videos/wlasl: where finished clips are kept for resuming "
                                        "(default ~/.cache/signseek/extract)")
     p.add_argument("--limit", type=int, help="islr: first N clips; images: N images per label")
@@ -185,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)
-    except (DatasetError, LayoutError, OSError) as exc:
+    except (SignSeekError, OSError) as exc:  # DatasetError, LayoutError, the pool's PoolError, ...
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"signseek-data {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -4,14 +4,18 @@ Two inputs: a folder ``<root>/<label>/*.mp4|webm|mov|avi`` and a WLASL / MS-ASL 
 clips were downloaded to a folder (see download.py), trimmed to each clip's frame range.
 
 Extraction is slow (about 25 ms a frame), so it is
-- parallel: ``workers`` processes (spawn, one MediaPipe graph each);
-- resumable: every finished clip is written to ``cache_dir/<key>.npz`` (atomically: a
-  temporary file renamed when complete), keyed by the video's path, size, mtime, frame range
-  and extraction options; a later run, after an interruption or not, loads what is there;
+- parallel: ``workers`` processes on this machine (spawn, one MediaPipe graph each), or Ray
+  actors across a cluster (``engine="ray"``), through the one pool of
+  `signseek.landmarks.parallel`;
+- resumable: every finished clip is written to ``cache_dir/<key>.npz`` as it finishes
+  (atomically: a temporary file renamed when complete), keyed by the video's path, size,
+  mtime, frame range and extraction options; a later run, after a crash, a Ctrl-C or not,
+  loads what is there;
 - forgiving: a video that fails is logged, listed in ``dataset.report.skipped``, and the batch
   goes on.
 
     ds = import_videos("clips/", workers=2, cache_dir="clips.cache")
+    ds = import_videos("clips/", engine="ray", address="10.0.0.5:6379", cache_dir="clips.cache")
     print("\\n".join(ds.report.lines()))
 """
 
@@ -20,12 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -92,75 +92,29 @@ def read_cache(cache_file: Path) -> LandmarkSequence | None:
         return None
 
 
-_EXTRACTOR = None  # one MediaPipe graph per process, reused for every clip it extracts
-
-
-def _worker_extractor(max_side):
-    global _EXTRACTOR
-    from ..landmarks.extract import HolisticExtractor
-
-    if _EXTRACTOR is None or _EXTRACTOR.max_side != max_side:
-        close_worker_extractor()
-        _EXTRACTOR = HolisticExtractor(max_side=max_side)
-    return _EXTRACTOR
-
-
-def close_worker_extractor() -> None:
-    global _EXTRACTOR
-    if _EXTRACTOR is not None:
-        _EXTRACTOR.close()
-        _EXTRACTOR = None
-
-
-def _extract(job: VideoJob, extract_kwargs: dict) -> LandmarkSequence:
-    # MediaPipe loads only where videos are read.
-    from ..landmarks.extract import DEFAULT_MAX_SIDE, extract_frames, extract_video
-    from ..landmarks.video import DEFAULT_MAX_PIXELS, VideoReader
-
-    options = dict(extract_kwargs)
-    extractor = _worker_extractor(options.pop("max_side", DEFAULT_MAX_SIDE))
-    if not job.frame_start and job.frame_end is None:
-        return extract_video(job.path, max_side=extractor.max_side, extractor=extractor, **options).sequence
-    # A clip cut from a longer video (WLASL, MS-ASL): decode up to its end, run MediaPipe on its
-    # frames only. The duration limit is for whole uploads, not for the range asked for.
-    reader = VideoReader(job.path, None, options.get("max_pixels", DEFAULT_MAX_PIXELS), max_side=extractor.max_side)
-    try:
-        frames = islice(iter(reader), job.frame_start, job.frame_end)
-        result = extract_frames(frames, reader.info.fps, extractor=extractor,
-                                require_person=options.get("require_person", True))
-    except Exception as exc:
-        if "no frames" in str(exc):
-            raise DatasetError(
-                f"no frames in [{job.frame_start}, {job.frame_end}) of {Path(job.path).name}"
-            ) from None
-        raise
-    finally:
-        reader.close()
-    return result.sequence
-
-
-def extract_job_to_cache(job: VideoJob, cache_file: str, extract_kwargs: dict) -> tuple[bool, str]:
-    """Worker (top level, so spawned processes can import it): (ok, error message)."""
-    try:
-        _write_cache(Path(cache_file), _extract(job, extract_kwargs))
-        return True, ""
-    except Exception as exc:  # any failure of one video must not end the batch
-        return False, f"{type(exc).__name__}: {exc}".strip()
-
-
 def extract_jobs(
     jobs: list[VideoJob],
     *,
-    workers: int = 1,
+    workers: int | None = 1,
     cache_dir: str | Path | None = None,
     progress: bool = True,
     extract_kwargs: dict | None = None,
     source: str = "videos",
+    engine: str = "local",
+    address: str | None = None,
 ) -> SignDataset:
     """Extract every job (cached ones are loaded, not re-run) into a SignDataset.
 
-    Failed videos are left out and listed in the returned dataset's ``report.skipped``.
+    ``engine="local"``: ``workers`` processes on this machine (1: this process);
+    ``engine="ray"``: ``workers`` Ray actors (default one per CPU) on the cluster at
+    ``address`` (see `signseek.landmarks.parallel`). Each clip is written to the cache the
+    moment it finishes, so a crash or Ctrl-C loses only the clips in flight. Failed videos are
+    left out and listed in the returned dataset's ``report.skipped``.
     """
+    # Extraction (OpenCV, MediaPipe) loads only when videos are read.
+    from ..landmarks.extract import DEFAULT_MAX_SIDE
+    from ..landmarks.parallel import ClipTask, open_pool
+
     extract_kwargs = dict(extract_kwargs or {})
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -178,30 +132,20 @@ def extract_jobs(
             pending.append(i)
     cached = {i for i in files if i not in pending}
 
-    bar = tqdm(total=len(pending), desc="extracting", unit="video", disable=not progress or not pending)
-    if workers <= 1 or len(pending) <= 1:
-        for i in pending:
-            ok, message = extract_job_to_cache(jobs[i], str(files[i]), extract_kwargs)
-            if not ok:
-                errors[i] = message
-            bar.update()
-        close_worker_extractor()
-    else:
-        # spawn, not fork: MediaPipe's graph and threads do not survive a fork.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(extract_job_to_cache, jobs[i], str(files[i]), extract_kwargs): i
-                       for i in pending}
-            for future in as_completed(futures):
-                i = futures[future]
-                try:
-                    ok, message = future.result()
-                except BrokenProcessPool:
-                    ok, message = False, "the worker process died (crash in the decoder or MediaPipe)"
-                if not ok:
-                    errors[i] = message
+    if pending:
+        n_workers = min(workers or 1, len(pending)) if engine == "local" else workers
+        max_side = extract_kwargs.get("max_side", DEFAULT_MAX_SIDE)
+        tasks = [ClipTask(jobs[i].path, jobs[i].frame_start, jobs[i].frame_end, extract_kwargs) for i in pending]
+        with open_pool(engine, n_workers, address=address, max_side=max_side) as pool, \
+                tqdm(total=len(pending), desc=f"extracting ({pool.engine}, {pool.workers} workers)", unit="video",
+                     disable=not progress) as bar:
+            for k, outcome in pool.imap_unordered(tasks):
+                i = pending[k]
+                if isinstance(outcome, Exception):  # any failure of one video must not end the batch
+                    errors[i] = f"{type(outcome).__name__}: {outcome}".strip()
+                else:
+                    _write_cache(files[i], outcome.sequence)
                 bar.update()
-    bar.close()
 
     sequences, kept = [], []
     for i, job in enumerate(jobs):

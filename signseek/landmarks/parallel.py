@@ -1,16 +1,24 @@
-"""Holistic extraction across worker processes: one clip split in parts, or many clips at once.
+"""Holistic extraction on many workers: one pool interface, two engines (local processes, Ray).
 
-    from signseek.landmarks.parallel import ExtractionPool, extract_many
-    with ExtractionPool(workers=2) as pool:
-        result = pool.extract_video("clip.mp4")        # the clip split across the workers
-        results = pool.extract_many(paths)             # whole clips side by side
-    results = extract_many(paths, workers=2)           # one-off pool; errors come back in place
+    from signseek.landmarks.parallel import ClipTask, open_pool
+    with open_pool("local", workers=2) as pool:                  # processes on this machine
+    with open_pool("ray", address="10.0.0.5:6379") as pool:      # Ray actors across a cluster
+        for i, outcome in pool.imap_unordered(tasks):            # as each clip finishes: an
+            ...                                                  # ExtractionResult or its exception
+        results = pool.extract_many(paths)                       # in order, errors in place
 
-Each worker process holds its own MediaPipe Holistic (graphs are not thread-safe and a
-process is the only way past the GIL). Processes are started with "spawn" so the pool is safe
-next to threads (servers, the decode thread) and works the same on every OS. Starting a worker
-costs about a second (importing MediaPipe, loading models), so a pool is kept and reused:
-``shared_pool`` hands out one per configuration for the life of the process.
+    with ExtractionPool(workers=2) as pool:                      # the local engine also splits
+        result = pool.extract_video("clip.mp4")                  # one clip across its processes
+
+Every worker, whatever the engine, is a `ClipWorker`: it holds one MediaPipe Holistic graph
+(graphs are not thread-safe, and a process is the only way past the GIL) built by
+`make_extractor` and reuses it for every clip it is given. The local engine runs workers in
+processes started with "spawn" (safe next to threads, the same on every OS; `workers=1` runs
+in this process); the Ray engine runs them as Ray actors, one CPU each, and ships each video's
+bytes with the task so the worker machines need no shared filesystem. A worker that dies (a
+crash in the decoder or MediaPipe) fails only the clips it held, as `WorkerDied`; the pool
+goes on. Starting a worker costs about a second (importing MediaPipe, loading models), so
+pools are kept and reused: ``shared_pool`` hands out one local pool per configuration.
 
 A clip split in parts is tracked independently in each part: the pose detector runs afresh on
 the first frame of every part, just as on the first frame of a clip.
@@ -19,71 +27,285 @@ the first frame of every part, just as on the first frame of a clip.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import SignSeekError
 from .extract import (
     DEFAULT_MAX_SIDE,
+    ExtractionError,
     ExtractionResult,
     HolisticExtractor,
     _stack,
     build_result,
+    extract_frames,
     extract_video,
 )
 from .video import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_PIXELS, VideoReader
 
-# ---- worker side: top-level functions so "spawn" can pickle them by name -------------------
+log = logging.getLogger(__name__)
 
-_WORKER_EXTRACTOR: HolisticExtractor | None = None
+ENGINES = ("local", "ray")
+
+
+class PoolError(SignSeekError, RuntimeError):
+    """The pool itself cannot work (Ray missing or unreachable, every worker gone)."""
+
+    code = "pool_unavailable"
+    kind = "unavailable"
+
+
+class WorkerDied(ExtractionError):
+    """The worker holding this clip died (a crash in the decoder or MediaPipe); run again to retry."""
+
+    code = "worker_died"
+    kind = "unavailable"
+
+
+def make_extractor(max_side: int | None = DEFAULT_MAX_SIDE) -> HolisticExtractor:
+    """The one place pool workers build their MediaPipe graph."""
+    return HolisticExtractor(max_side=max_side)
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    """One clip for a worker: a video file, optionally a frame range of it, and options.
+
+    ``options``: max_duration_s, max_pixels, require_person, frame_stride, max_side (as
+    `extract_video`). ``data``: the file's bytes, for workers that cannot read ``path``.
+    """
+
+    path: str
+    frame_start: int = 0  # 0-based inclusive
+    frame_end: int | None = None  # 0-based exclusive; None = to the end
+    options: dict = field(default_factory=dict)
+    data: bytes | None = None
+
+    @property
+    def trimmed(self) -> bool:
+        return bool(self.frame_start) or self.frame_end is not None
+
+
+class ClipWorker:
+    """What every worker holds: one Holistic graph, built on first use, reused across clips."""
+
+    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+        self.max_side = max_side
+        self._extractor: HolisticExtractor | None = None
+
+    def extractor(self, max_side: int | None = None) -> HolisticExtractor:
+        max_side = self.max_side if max_side is None else max_side
+        if self._extractor is None or self._extractor.max_side != max_side:
+            self.close()
+            self._extractor = make_extractor(max_side)
+        return self._extractor
+
+    def warm(self) -> int:
+        """Load the models now (one blank frame); returns this worker's process id."""
+        self.extractor().process(np.zeros((64, 64, 3), dtype=np.uint8))
+        return os.getpid()
+
+    def run(self, task: ClipTask) -> ExtractionResult | Exception:
+        """Extract one clip; a failure is returned (not raised) so it crosses any engine intact."""
+        try:
+            if task.data is None:
+                return self._extract(task, task.path)
+            suffix = Path(task.path).suffix
+            with tempfile.NamedTemporaryFile(prefix="signseek-clip-", suffix=suffix) as tmp:
+                tmp.write(task.data)
+                tmp.flush()
+                try:
+                    result = self._extract(task, tmp.name)
+                except Exception as exc:  # name the user's file, not our copy of it
+                    exc.args = tuple(a.replace(tmp.name, task.path).replace(Path(tmp.name).name, Path(task.path).name)
+                                     if isinstance(a, str) else a for a in exc.args)
+                    raise
+            result.sequence.meta["source"] = Path(task.path).name
+            return result
+        except Exception as exc:  # one bad clip must not take the worker down
+            return exc
+
+    def _extract(self, task: ClipTask, path: str) -> ExtractionResult:
+        options = dict(task.options)
+        extractor = self.extractor(options.pop("max_side", None))
+        if not task.trimmed:
+            return extract_video(path, max_side=extractor.max_side, extractor=extractor, **options)
+        # A clip cut from a longer video (WLASL, MS-ASL): decode up to its end, run MediaPipe on
+        # its frames only. The duration limit is for whole uploads, not for the range asked for.
+        reader = VideoReader(path, None, options.get("max_pixels", DEFAULT_MAX_PIXELS),
+                             max_side=extractor.max_side)
+        try:
+            frames = islice(iter(reader), task.frame_start, task.frame_end)
+            return extract_frames(frames, reader.info.fps, extractor=extractor,
+                                  require_person=options.get("require_person", True))
+        except ExtractionError as exc:
+            if "no frames" in str(exc):
+                raise ExtractionError(
+                    f"no frames in [{task.frame_start}, {task.frame_end}) of {Path(task.path).name}; "
+                    "check the clip's frame range against the video") from None
+            raise
+        finally:
+            reader.close()
+
+    def run_part(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Consecutive frames of one clip, tracked from a fresh start (the split-clip path)."""
+        extractor = self.extractor()
+        extractor.reset()
+        return _stack([extractor.process(rgb) for rgb in frames])
+
+    def close(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
+
+
+# ---- the interface ---------------------------------------------------------------------------
+
+
+class ClipPool:
+    """Workers extracting clips. Engines implement ``imap_unordered`` and ``close``."""
+
+    engine = "?"
+    workers = 1
+
+    def imap_unordered(self, tasks: Sequence[ClipTask]) -> Iterator[tuple[int, ExtractionResult | Exception]]:
+        """(index into ``tasks``, ExtractionResult or the clip's exception), as each finishes."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> ClipPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def extract_many(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        require_person: bool = True,
+        errors: str = "return",
+        progress: bool = False,
+    ) -> list[ExtractionResult | Exception]:
+        """Whole clips side by side, results in the order given.
+
+        ``errors="return"`` puts a failed clip's exception (a VideoError, NoPersonDetected, ...)
+        in its place in the list, so one bad file does not stop a dataset import;
+        ``errors="raise"`` raises the first one.
+        """
+        if errors not in ("return", "raise"):
+            raise ValueError(f"errors must be 'return' or 'raise', got {errors!r}")
+        options = {"max_duration_s": max_duration_s, "max_pixels": max_pixels, "require_person": require_person}
+        tasks = [ClipTask(str(p), options=options) for p in paths]
+        out: list[ExtractionResult | Exception | None] = [None] * len(tasks)
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(tasks), desc="extracting", unit="clip", disable=not progress) as bar:
+            for i, outcome in self.imap_unordered(tasks):
+                out[i] = outcome
+                bar.update()
+        if errors == "raise":
+            for outcome in out:
+                if isinstance(outcome, Exception):
+                    raise outcome
+        return out  # type: ignore[return-value]
+
+
+def open_pool(engine: str = "local", workers: int | None = None, *, address: str | None = None,
+              max_side: int | None = DEFAULT_MAX_SIDE) -> ClipPool:
+    """A pool on ``engine``: "local" (``workers`` processes; 1 = this process) or "ray"
+    (``workers`` actors, default one per CPU of the cluster at ``address``; no address: a
+    Ray instance started for this process)."""
+    if engine == "local":
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if (workers or 1) == 1:
+            return InProcessPool(max_side=max_side)
+        return ExtractionPool(workers, max_side=max_side, warm=False)
+    if engine == "ray":
+        return RayPool(address=address, workers=workers, max_side=max_side)
+    raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+
+
+# ---- local engine: this process, or worker processes ----------------------------------------
+
+
+class InProcessPool(ClipPool):
+    """One worker in this process: no start-up cost, for one clip or one core."""
+
+    engine = "local"
+    workers = 1
+
+    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+        self.max_side = max_side
+        self._worker = ClipWorker(max_side)
+
+    def imap_unordered(self, tasks):
+        for i, task in enumerate(tasks):
+            yield i, self._worker.run(task)
+
+    def close(self) -> None:
+        self._worker.close()
+
+
+# Worker-process side: top-level functions so "spawn" can pickle them by name.
+_WORKER: ClipWorker | None = None
 
 
 def _init_worker(max_side: int | None) -> None:
-    global _WORKER_EXTRACTOR
-    _WORKER_EXTRACTOR = HolisticExtractor(max_side=max_side)
-    atexit.register(_WORKER_EXTRACTOR.close)
+    global _WORKER
+    _WORKER = ClipWorker(max_side)
+    atexit.register(_WORKER.close)
 
 
 def _warm_worker(pause_s: float) -> int:
-    """Run one blank frame so models are loaded before the first real clip."""
-    _WORKER_EXTRACTOR.process(np.zeros((64, 64, 3), dtype=np.uint8))
+    pid = _WORKER.warm()
     time.sleep(pause_s)  # hold this worker so the next warm-up task lands on another
-    return multiprocessing.current_process().pid
+    return pid
 
 
-def _extract_part(frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    _WORKER_EXTRACTOR.reset()
-    return _stack([_WORKER_EXTRACTOR.process(rgb) for rgb in frames])
+def _run_clip(task: ClipTask) -> ExtractionResult | Exception:
+    return _WORKER.run(task)
 
 
-def _extract_path(path: str, options: dict) -> ExtractionResult:
-    return extract_video(path, extractor=_WORKER_EXTRACTOR, **options)
+def _run_part(frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _WORKER.run_part(frames)
 
 
-# ---- parent side ----------------------------------------------------------------------------
+class ExtractionPool(ClipPool):
+    """Worker processes on this machine, each with its own Holistic, reused across calls."""
 
-
-class ExtractionPool:
-    """A pool of worker processes, each with its own Holistic, reused across calls."""
+    engine = "local"
 
     def __init__(self, workers: int = 2, max_side: int | None = DEFAULT_MAX_SIDE, warm: bool = True) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.max_side = max_side
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(max_side,),
-        )
+        self._executor = self._new_executor()
         if warm:
             self.warm_up()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # spawn, not fork: MediaPipe's graph and threads do not survive a fork.
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(self.max_side,))
 
     def warm_up(self) -> None:
         """Start every worker and load its models now rather than on the first clip."""
@@ -92,11 +314,34 @@ class ExtractionPool:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> ExtractionPool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def imap_unordered(self, tasks):
+        tasks = list(tasks)
+        queued = iter(range(len(tasks)))
+        running: dict[Future, int] = {}
+        window = 2 * self.workers  # a few queued per worker: no idle gaps, bounded memory
+        try:
+            while True:
+                for i in islice(queued, max(0, window - len(running))):
+                    running[self._executor.submit(_run_clip, tasks[i])] = i
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                broken = False
+                for future in done:
+                    i = running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        outcome = WorkerDied("a worker process died while extracting this clip (a crash in "
+                                             "the decoder or MediaPipe); run the import again to retry it")
+                    yield i, outcome
+                if broken:  # every clip in flight failed with the pool; start a fresh one
+                    self._executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._new_executor()
+        finally:
+            for future in running:
+                future.cancel()
 
     def extract_video(
         self,
@@ -124,16 +369,16 @@ class ExtractionPool:
             for rgb in reader:
                 pending.append(rgb)
                 if part_len and len(pending) == part_len and len(futures) < parts - 1:
-                    futures.append(self._executor.submit(_extract_part, pending))
+                    futures.append(self._executor.submit(_run_part, pending))
                     pending = []
         finally:
             reader.close()
         if not part_len:  # frame count unknown until decoded: split what we have evenly
             for chunk in np.array_split(np.arange(len(pending)), parts):
                 if len(chunk):
-                    futures.append(self._executor.submit(_extract_part, pending[chunk[0] : chunk[-1] + 1]))
+                    futures.append(self._executor.submit(_run_part, pending[chunk[0] : chunk[-1] + 1]))
         elif pending:
-            futures.append(self._executor.submit(_extract_part, pending))
+            futures.append(self._executor.submit(_run_part, pending))
         decoded_s = time.perf_counter() - start
         results = [f.result() for f in futures]
         points, visibility, detections = (np.concatenate(arrays) for arrays in zip(*results, strict=True))
@@ -145,46 +390,141 @@ class ExtractionPool:
             source=Path(path).name,
         )
 
-    def extract_many(
-        self,
-        paths: Iterable[str | Path],
-        *,
-        max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
-        max_pixels: int | None = DEFAULT_MAX_PIXELS,
-        require_person: bool = True,
-        errors: str = "return",
-        progress: bool = False,
-    ) -> list[ExtractionResult | Exception]:
-        """Whole clips side by side, one per worker at a time, results in the order given.
 
-        ``errors="return"`` puts a failed clip's exception (a VideoError, NoPersonDetected, ...)
-        in its place in the list, so one bad file does not stop a dataset import;
-        ``errors="raise"`` raises the first one.
-        """
-        if errors not in ("return", "raise"):
-            raise ValueError(f"errors must be 'return' or 'raise', got {errors!r}")
-        options = {
-            "max_duration_s": max_duration_s,
-            "max_pixels": max_pixels,
-            "max_side": self.max_side,
-            "require_person": require_person,
-        }
-        paths = [str(p) for p in paths]
-        futures = [self._executor.submit(_extract_path, p, options) for p in paths]
-        if progress:
-            from tqdm import tqdm
+# ---- Ray engine: actors across a cluster ------------------------------------------------------
 
-            for _ in tqdm(as_completed(futures), total=len(futures), desc="extracting", unit="clip"):
-                pass
-        out: list[ExtractionResult | Exception] = []
-        for future in futures:
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise PoolError("the Ray engine needs Ray: pip install 'signseek[ray]' (on every machine of the "
+                        "cluster)") from None
+    return ray
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A TCP connection to the cluster's address (host:port), or a PoolError saying so."""
+    import socket
+
+    address = address.removeprefix("ray://")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise PoolError(f"the Ray address {address!r} is not host:port (the address `ray start --head` printed)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise PoolError(f"could not connect to a Ray cluster at {address} ({exc.strerror or exc}); start one "
+                        "with `ray start --head` and pass the address it prints") from None
+
+
+class RayPool(ClipPool):
+    """``workers`` Ray actors (one CPU each), each a `ClipWorker` kept alive across clips.
+
+    Each actor has at most two clips queued, so a video's bytes travel while the previous clip
+    is extracted and memory stays bounded however many clips there are. An actor that dies is
+    restarted by Ray (up to ``max_restarts`` times); the clips it held come back as `WorkerDied`.
+    """
+
+    engine = "ray"
+    IN_FLIGHT_PER_WORKER = 2
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 max_side: int | None = DEFAULT_MAX_SIDE, ship_videos: bool = True, max_restarts: int = 3) -> None:
+        ray = self._ray = _import_ray()
+        self.address = address
+        self.max_side = max_side
+        self.ship_videos = ship_videos
+        self.max_restarts = max_restarts
+        self._owns_ray = False
+        if not ray.is_initialized():
+            if address and address != "auto":
+                _check_reachable(address)  # ray.init retries an absent cluster for minutes
             try:
-                out.append(future.result())
-            except Exception as exc:
-                if errors == "raise":
-                    raise
-                out.append(exc)
-        return out
+                # Worker output (MediaPipe's logs) stays in the cluster's log files, not on our stderr.
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
+                         configure_logging=True)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"at {address}" if address else "on this machine"
+                raise PoolError(f"could not connect to a Ray cluster {where} ({str(exc).splitlines()[0]}); "
+                                "start one with `ray start --head` and pass its address") from None
+            self._owns_ray = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if workers and workers > cpus:
+            log.warning("the Ray cluster has %d CPUs; using %d workers, not %d", cpus, cpus, workers)
+        self.workers = min(workers or cpus, cpus) or 1
+        actor = ray.remote(num_cpus=1, max_restarts=max_restarts)(ClipWorker)
+        self._actors = [actor.remote(max_side) for _ in range(self.workers)]
+
+    def _with_data(self, task: ClipTask) -> ClipTask:
+        if not self.ship_videos or task.data is not None:
+            return task
+        return replace(task, data=Path(task.path).read_bytes())
+
+    def imap_unordered(self, tasks):
+        ray = self._ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        tasks = list(tasks)
+        queued = iter(range(len(tasks)))
+        load = dict.fromkeys(range(len(self._actors)), 0)
+        crashes = dict.fromkeys(load, 0)
+        running: dict = {}  # ObjectRef -> (task index, actor index)
+        try:
+            while True:
+                for a in sorted(load, key=load.get):
+                    while load[a] < self.IN_FLIGHT_PER_WORKER:
+                        i = next(queued, None)
+                        if i is None:
+                            break
+                        try:
+                            task = self._with_data(tasks[i])
+                        except OSError as exc:
+                            yield i, exc
+                            continue
+                        running[self._actors[a].run.remote(task)] = (i, a)
+                        load[a] += 1
+                if not running:
+                    return
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    i, a = running.pop(ref)
+                    if a in load:
+                        load[a] -= 1
+                    try:
+                        outcome = ray.get(ref)
+                    except RayActorError as exc:
+                        log.warning("Ray worker %d failed: %s", a, str(exc).splitlines()[0])
+                        crashes[a] += 1
+                        if crashes[a] > self.max_restarts and a in load:  # restarts used up: retire it
+                            del load[a]
+                            if not load:
+                                raise PoolError("every Ray worker died; see the cluster's logs "
+                                                "(ray logs) for why") from None
+                        outcome = WorkerDied("the Ray worker holding this clip died (a crash in the decoder "
+                                             "or MediaPipe, or its node left); run the import again to retry it")
+                    except RayTaskError as exc:  # ClipWorker returns failures, so this is unexpected
+                        outcome = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
+                    yield i, outcome
+        finally:
+            for ref in running:
+                ray.cancel(ref, force=False)
+
+    def close(self) -> None:
+        ray = self._ray
+        for actor in self._actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # already gone with its node
+                pass
+        self._actors = []
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+
+
+# ---- one-off and shared local pools ------------------------------------------------------------
 
 
 def extract_many(
@@ -192,14 +532,16 @@ def extract_many(
     workers: int = 2,
     *,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    engine: str = "local",
+    address: str | None = None,
     **options,
 ) -> list[ExtractionResult | Exception]:
-    """Extract many clips on ``workers`` processes (a pool made and closed for this call).
+    """Extract many clips on ``workers`` workers (a pool made and closed for this call).
 
-    Options as ``ExtractionPool.extract_many``: max_duration_s, max_pixels, require_person,
-    errors ("return" puts each failure's exception in its place), progress.
+    Options as ``ClipPool.extract_many``: max_duration_s, max_pixels, require_person, errors
+    ("return" puts each failure's exception in its place), progress.
     """
-    with ExtractionPool(workers, max_side=max_side, warm=False) as pool:
+    with open_pool(engine, workers, address=address, max_side=max_side) as pool:
         return pool.extract_many(paths, **options)
 
 
@@ -208,7 +550,7 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_pool(workers: int, max_side: int | None = DEFAULT_MAX_SIDE) -> ExtractionPool:
-    """A process-wide pool for this configuration, started on first use, closed at exit."""
+    """A process-wide local pool for this configuration, started on first use, closed at exit."""
     key = (workers, max_side)
     with _SHARED_LOCK:
         if key not in _SHARED:
