@@ -151,7 +151,7 @@ def _records(dataset, results, view, offset: int = 0) -> list[dict]:
             "correct": bool(result.accepted and result.label == label) or (label in idle and not result.accepted),
             "video": meta["video"][i],
             "frame_start": meta["frame_start"][i],
-            "correction": meta["correction"][i],
+            "demo_answer": meta["demo_answer"][i],
         })
     return rows
 

@@ -186,7 +186,9 @@ def dataset_columns(dataset) -> dict[str, np.ndarray]:
         "source": np.asarray(dataset.sources).astype(str),
         "video": column("path", "video_file", "video"),
         "frame_start": column("frame_start"),
-        "correction": column("correction", "corrected_label"),
+        # The demo's feedback file (signseek.feedback): the label is the user's correction and
+        # "predicted" what the demo answered.
+        "demo_answer": column("predicted"),
     }
 
 
@@ -615,7 +617,10 @@ def observed_range(records: pd.DataFrame, column: str) -> tuple[float, float] | 
     """The lowest and highest value of ``column`` among the clips that reached the decision."""
     values = records[column].to_numpy(dtype=np.float64)
     values = values[np.isfinite(values)]
-    return (float(values.min()), float(values.max())) if len(values) else None
+    if not len(values):
+        return None
+    # Outward to the 4 decimals the fields show, so a shown value that rounds an observed one is inside.
+    return float(np.floor(values.min() * 1e4) / 1e4), float(np.ceil(values.max() * 1e4) / 1e4)
 
 
 def gate_summary(records: pd.DataFrame, accepted: np.ndarray) -> dict:

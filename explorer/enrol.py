@@ -24,8 +24,8 @@ def default_store() -> Path:
 
 
 def default_label(records: pd.DataFrame) -> str:
-    """The users' correction when the clips carry one (feedback files), else their label; the most common."""
-    values = records["correction"].where(records["correction"].astype(bool), records["label"]).astype(str)
+    """The clips' most common label (in the demo's feedback file, the users' correction)."""
+    values = records["label"].astype(str)
     return str(values.mode().iloc[0]) if len(values) else ""
 
 

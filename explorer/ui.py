@@ -210,8 +210,8 @@ def clip_viewer(bundle: data.BundleView, evaluation: data.Evaluation, query: int
         if row["video"]:
             st.caption(f"source: `{row['video']}`" + (f", from frame {row['frame_start']}" if row["frame_start"] else "")
                        + ("" if has_video else " (not found on this machine)"))
-        if row["correction"]:
-            st.caption(f"user's correction: **{row['correction']}**")
+        if row["demo_answer"]:
+            st.caption(f"flagged in the demo: it answered **{row['demo_answer']}**, the user says **{row['label']}**")
         if not len(row["ranked_labels"]):
             reason = row["rejection_reason"]
             st.caption(f"Stopped before the search ({REASON_HELP.get(reason, reason)}); "

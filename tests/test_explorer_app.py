@@ -1,29 +1,32 @@
-"""The Streamlit explorer under AppTest: every page runs, its widgets interact without exceptions,
-and the numbers it shows are the engine's and the trainer's for the same bundle and data.
+"""The Streamlit explorer under AppTest: every page runs on the three dataset layouts (pose + hands,
+hands only, canonical SignDataset), its widgets interact without exceptions, and the numbers it
+shows are the engine's for the same bundle and clips (computed here with `signseek.engine.Engine`,
+not with the explorer's code).
 
 The bundle is the shipped one (models/) when it is there, else the engine engineer's fixture
-bundle (tests/fixtures/bundle_factory.py: a real ONNX encoder over real sample clips). The data
-is sample_dataset/signs_sample.npz (132 real clips). The expected numbers are computed here
-with `signseek.engine.Engine` and `trainer.evaluate`, not with the explorer's code.
+bundle (tests/fixtures/bundle_factory.py: a real ONNX encoder over real sample clips).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from explorer_datasets import HANDS, SIGNS, make_canonical_dataset
 from streamlit.testing.v1 import AppTest
 
 from signseek.bundle import BundleError, load_bundle
-from signseek.paths import MODELS_DIR, PROJECT_ROOT, SAMPLE_DATASET
+from signseek.paths import MODELS_DIR, PROJECT_ROOT
 
 APP = PROJECT_ROOT / "explorer" / "app.py"
-SAMPLE_DATA = SAMPLE_DATASET / "signs_sample.npz"
-PAGES = ("embeddings", "prototypes", "confusion", "failures", "calibration")
-RUN_TIMEOUT_S = 120  # the first run evaluates the dataset (cached for every later run)
+SAMPLE_DATA = SIGNS
+PAGES = ("overview", "embeddings", "prototypes", "confusion", "failures", "sessions", "calibration", "openset",
+         "compare", "clips")
+RUN_TIMEOUT_S = 180  # the first run evaluates the dataset (memoised for every later run in the process)
 
 
 _BUNDLE: list[Path] = []
@@ -49,26 +52,39 @@ def explorer_bundle(tmp_path_factory) -> Path:
     return choose_bundle(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def engine_results(explorer_bundle):
-    """What the engine itself says about every clip of the sample file (the expected values)."""
+@pytest.fixture(scope="session")
+def canonical_data(tmp_path_factory) -> Path:
+    """A SignDataset file of real clips: two sample videos through MediaPipe plus 16 signs_sample clips."""
+    return make_canonical_dataset(tmp_path_factory.mktemp("explorer_canonical"))
+
+
+@pytest.fixture(scope="session")
+def layouts(canonical_data) -> dict[str, Path]:
+    return {"pose_hands": SIGNS, "hands": HANDS, "canonical": canonical_data}
+
+
+def engine_view(bundle: Path, data: Path):
+    """What the engine itself says about every clip of a file (the expected values)."""
+    from signseek.datasets import SignDataset, is_dataset_file
     from signseek.datasets.npz import import_npz
     from signseek.engine import Engine
 
-    engine = Engine.from_bundle(explorer_bundle)
-    dataset = import_npz(SAMPLE_DATA)
-    results = engine.recognize_many([dataset.points(i) for i in range(len(dataset))])
+    engine = Engine.from_bundle(bundle)
+    dataset = SignDataset.load(data) if is_dataset_file(data) else import_npz(data)
+    results = engine.recognize_many([dataset.points(i) for i in range(len(dataset))], top_k=10)
     return engine, dataset, results
 
 
 @pytest.fixture(scope="module")
-def app(explorer_bundle, monkeypatch_module) -> AppTest:
-    monkeypatch_module.setenv("SIGNSEEK_EXPLORER_BUNDLE", str(explorer_bundle))
-    monkeypatch_module.setenv("SIGNSEEK_EXPLORER_DATA", str(SAMPLE_DATA))
-    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def engine_results(explorer_bundle):
+    return engine_view(explorer_bundle, SAMPLE_DATA)
+
+
+def held_out(bundle: Path, dataset) -> list[int]:
+    """Clips whose (label, session) no reference comes from (computed from embeddings_map.csv)."""
+    with open(Path(bundle) / "embeddings_map.csv", newline="") as fh:
+        seen = {(row["label"], row["session"]) for row in csv.DictReader(fh)}
+    return [i for i in range(len(dataset)) if (str(dataset.labels[i]), str(dataset.signers[i])) not in seen]
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +94,24 @@ def monkeypatch_module():
     mp.undo()
 
 
-def _go(at: AppTest, page: str) -> AppTest:
+def new_app(bundle: Path, data: Path, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S)
+    at.query_params.update({"bundle": str(bundle), "data": str(data), **(query or {})})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(scope="module")
+def app(explorer_bundle) -> AppTest:
+    return new_app(explorer_bundle, SAMPLE_DATA)
+
+
+def _go(at: AppTest, page: str, errors_ok: bool = False) -> AppTest:
     at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    if not errors_ok:
+        assert not at.error, [e.value for e in at.error]
     assert at.sidebar.text_input(key="bundle_dir").value, "the entrypoint's sidebar did not run"
     return at
 
@@ -101,45 +131,107 @@ def _metric(at: AppTest, label: str) -> str:
     raise AssertionError(f"no metric {label!r}; have {[m.label for m in at.metric]}")
 
 
-# ---------------------------------------------------------------------------- pages
+def _texts(at: AppTest) -> str:
+    return " ".join(str(x.value) for x in [*at.markdown, *at.caption, *at.warning, *at.info, *at.error, *at.success])
 
 
-def test_overview_shows_the_bundle_and_the_evaluators_numbers(app, explorer_bundle):
-    from explorer.ui import HEADLINE_METRICS
-    from trainer.evaluate import run_evaluation
+# ---------------------------------------------------------------------------- every page, every layout
 
+
+@pytest.mark.parametrize("layout", ["pose_hands", "hands", "canonical"])
+def test_every_page_runs_on_every_dataset_layout(layout, layouts, explorer_bundle):
+    """Hands-only data crashed 4 of 6 pages (KeyError: -1 opening a clip answered by the hands-only
+    classifier, IndexError in calibration); a SignDataset file could not be opened at all."""
+    data = layouts[layout]
+    for clips in ("unseen", "all"):
+        at = new_app(explorer_bundle, data, {"clips": clips})
+        for page in PAGES:
+            _go(at, page)
+            if page in ("embeddings", "failures") and at.get("selectbox"):
+                clip_box = next((s for s in at.selectbox if s.key in ("emb_clip", "fail_clip")), None)
+                if clip_box is not None and clip_box.options:
+                    for show in at.radio:
+                        if show.key and show.key.endswith("_view"):
+                            from explorer.ui import VIEWS
+
+                            for view in [v for v, text in VIEWS.items() if text in show.options]:
+                                at.radio(key=show.key).set_value(view).run()
+                                assert not at.exception, [e.value for e in at.exception]
+                            break
+        overview = _go(at, "overview")
+        assert any(name in _texts(overview) for name in ("pose + hands", "hands only", "SignSeek dataset"))
+
+
+def test_hands_only_clips_open_beside_the_classifiers_ranking(explorer_bundle):
+    engine, dataset, results = engine_view(explorer_bundle, HANDS)
+    at = new_app(explorer_bundle, HANDS, {"clips": "all"})
+    at = _go(at, "failures")
+    answered = [i for i, r in enumerate(results) if r.candidates and not (r.accepted and r.label == dataset.labels[i])]
+    if not answered:
+        pytest.skip("every hands-only clip is answered right: no failure to open")
+    at.selectbox(key="fail_clip").set_value(answered[0]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = _table(at, "label", "similarity")
+    assert shown["label"].tolist() == [c.label for c in results[answered[0]].candidates]
+    assert results[answered[0]].model != "encoder"
+
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def test_overview_numbers_are_the_engines_on_the_clips_shown(app, engine_results, explorer_bundle):
+    """One basis: every number over the same (held-out) clips, straight from the engine's results."""
+    engine, dataset, results = engine_results
+    chosen = held_out(explorer_bundle, dataset)
     at = _go(app, "overview")
     assert at.title[0].value == "SignSeek explorer"
-    expected = run_evaluation(bundle_dir=str(explorer_bundle), data=str(SAMPLE_DATA), with_dtw=False, quiet=True)
-    shown = 0
-    for name, title in HEADLINE_METRICS.items():
-        if name in expected:
-            assert float(_metric(at, title)) == pytest.approx(expected[name], abs=5e-5), name
-            shown += 1
-    assert shown >= 3, f"the overview shows too few of the evaluator's metrics: {sorted(expected)}"
+    accepted = [i for i in chosen if results[i].accepted]
+    right = [i for i in accepted if results[i].label == dataset.labels[i]]
+    assert float(_metric(at, "Accepted")) == pytest.approx(len(accepted) / len(chosen), abs=5e-5)
+    if accepted:
+        assert float(_metric(at, "Precision of accepted")) == pytest.approx(len(right) / len(accepted), abs=5e-5)
+    known = [i for i in chosen if dataset.labels[i] in set(engine.labels) - engine.idle_labels]
+    top1 = [i for i in known if results[i].candidates and results[i].candidates[0].label == dataset.labels[i]]
+    assert float(_metric(at, "Top-1")) == pytest.approx(len(top1) / len(known), abs=5e-5)
+    assert f"{len(chosen)} of {len(dataset)} clips: held-out sittings" in _texts(at)
 
 
-def test_embeddings_page_projects_colours_and_opens_a_clip(app, engine_results):
+def test_reference_sittings_are_excluded_by_default_and_flagged_when_included(app, engine_results, explorer_bundle):
+    """The old default ("all clips") scored reference clips against themselves (1.000) with no warning."""
+    _, dataset, _ = engine_results
+    at = _go(app, "failures")
+    assert at.sidebar.radio(key="clips").value == "unseen"
+    chosen = set(held_out(explorer_bundle, dataset))
+    assert set(_table(at, "kind", "reason")["query"]) <= chosen
+    try:
+        at.sidebar.radio(key="clips").set_value("all").run()
+        assert any("Includes references" in w.value for w in at.warning)
+    finally:
+        at.sidebar.radio(key="clips").set_value("unseen").run()
+
+
+def test_embeddings_page_projects_colours_highlights_and_opens_a_clip(app, engine_results):
     at = _go(app, "embeddings")
     assert at.radio(key="emb_method").value == "PCA"
-    for colour in ("session", "outcome"):
+    for colour in ("session", "outcome", "label"):
         at.selectbox(key="emb_colour").set_value(colour).run()
         assert not at.exception
-    at.slider(key="emb_sample").set_value(60).run()
+    at.multiselect(key="highlight").set_value(["can"]).run()
     assert not at.exception
-    clips = at.selectbox(key="emb_clip").options
-    assert len(clips) == 60
-    # Picking a clip shows its ranked references with the engine's similarities.
+    assert at.query_params.get("highlight") in (["can"], "can")
     _, dataset, results = engine_results
-    query = next(i for i, r in enumerate(results) if r.candidates and i in
-                 [int(o.split()[0][1:]) for o in at.selectbox(key="emb_clip").options])
+    options = at.selectbox(key="emb_clip").options
+    queries = [int(o.split()[0][1:]) for o in options]
+    query = next(q for q in queries if results[q].candidates)
     at.selectbox(key="emb_clip").set_value(query).run()
     assert not at.exception
     table = _table(at, "reference", "similarity")
-    expected = results[query].candidates  # the engine's top DEFAULT_TOP_K; the page shows more
+    expected = results[query].candidates
     assert table["label"].tolist()[: len(expected)] == [c.label for c in expected]
     np.testing.assert_allclose(table["similarity"][: len(expected)], [round(c.similarity, 4) for c in expected],
                                atol=1e-4)
+    assert at.query_params.get("clip") in ([str(query)], str(query))  # the URL names the clip opened
+    at.multiselect(key="highlight").set_value([]).run()
 
 
 @pytest.mark.slow
@@ -147,12 +239,15 @@ def test_embeddings_page_projects_colours_and_opens_a_clip(app, engine_results):
 def test_embeddings_nonlinear_projections(app, method):
     """Slow: t-SNE imports a lot of scikit-learn, UMAP compiles its numba code on first use (~1 min)."""
     at = _go(app, "embeddings")
+    at.sidebar.radio(key="clips").set_value("all").run()
     at.radio(key="emb_method").set_value(method).run(timeout=RUN_TIMEOUT_S)
     assert not at.exception and not at.error
-    assert method in at.caption[0].value
+    assert any(method in c.value for c in at.caption)
+    at.radio(key="emb_method").set_value("PCA").run()
+    at.sidebar.radio(key="clips").set_value("unseen").run()
 
 
-def test_prototypes_page_matches_the_bundle(app, explorer_bundle):
+def test_prototypes_page_matches_the_bundle_and_opens_outliers(app, explorer_bundle):
     bundle = load_bundle(explorer_bundle)
     at = _go(app, "prototypes")
     sims = bundle.prototypes @ bundle.prototypes.T
@@ -162,152 +257,173 @@ def test_prototypes_page_matches_the_bundle(app, explorer_bundle):
     assert f"{sims[i, j]:.3f}" in caption and bundle.prototype_labels[i] in caption
     summary = _table(at, "count", "mean", "min")
     assert int(summary["count"].sum()) == len(bundle.labels)
-    for choice in ("dataset clips", "bundle references"):
-        at.radio(key="proto_members").set_value(choice).run()
-        assert not at.exception
     at.slider(key="proto_iqr").set_value(0.5).run()
     assert not at.exception
+    assert at.selectbox(key="proto_outlier").options, "no outlier to open at a fence of 0.5 IQR"
+    assert not at.exception
+    at.radio(key="proto_members").set_value("dataset clips").run()
+    assert not at.exception and not at.error
 
 
-def test_confusion_page_counts_and_report_match_the_engine_and_trainer(app, engine_results, explorer_bundle,
-                                                                          tmp_path):
+def test_confusion_page_counts_match_the_engine_and_is_readable(app, engine_results, explorer_bundle):
     engine, dataset, results = engine_results
     at = _go(app, "confusion")
-    # A cell of the served answers: clips of one label the engine rejected.
-    rejected = [i for i, r in enumerate(results) if not r.accepted]
-    true = str(dataset.labels[rejected[0]])
-    at.selectbox(key="conf_true").set_value(true).run()
-    at.selectbox(key="conf_pred").set_value("(rejected)").run()
-    assert not at.exception
-    n = sum(1 for i in rejected if dataset.labels[i] == true)
-    assert any(f"**{n}** clips of **{true}** predicted **(rejected)**" in m.value for m in at.markdown)
-    at.toggle(key="conf_served").set_value(False).run()
-    assert not at.exception and not at.error
-    # The per-label report is the trainer's, for the same bundle and data.
-    import pandas as pd
-
-    from trainer.evaluate import run_evaluation
-
-    run_evaluation(bundle_dir=str(explorer_bundle), data=str(SAMPLE_DATA), with_dtw=False, quiet=True,
-                   out_dir=tmp_path)
-    expected = pd.read_csv(tmp_path / "per_class.csv", keep_default_na=False)
-    shown = _table(at, "precision", "recall", "f1")
-    assert shown["label"].tolist() == expected["label"].tolist()
-    assert shown["support"].tolist() == expected["support"].tolist()
-    for column in ("precision", "recall", "f1"):
-        np.testing.assert_allclose(shown[column], expected[column].round(4), atol=1e-4)
-    # Without gates, the diagonal of the matrix counts the trainer's top-1 hits.
-    confusion = pd.read_csv(tmp_path / "confusion.csv", index_col=0, keep_default_na=False)
-    label = expected["label"].iloc[0]
-    at.selectbox(key="conf_true").set_value(label).run()
-    at.selectbox(key="conf_pred").set_value(label).run()
-    assert any(f"**{int(confusion.loc[label, label])}** clips of **{label}**" in m.value for m in at.markdown)
-    assert at.get("download_button")
+    at.sidebar.radio(key="clips").set_value("all").run()
+    try:
+        rejected = [i for i, r in enumerate(results) if not r.accepted and dataset.labels[i] not in engine.idle_labels]
+        true = str(dataset.labels[rejected[0]])
+        at.selectbox(key="conf_true").set_value(true).run()
+        at.selectbox(key="conf_pred").set_value("(rejected)").run()
+        n = sum(1 for i in rejected if dataset.labels[i] == true)
+        assert any(f"**{n}** clips of **{true}** predicted **(rejected)**" in m.value for m in at.markdown)
+        # The ranked table of mistakes: no right answer (diagonal, idle rejected) in it.
+        top = _table(at, "true", "predicted", "clips")
+        assert not ((top["true"] == top["predicted"]) | top["true"].isin(engine.idle_labels)).any()
+        for toggle in ("conf_normalise", "conf_log", "conf_hide_diagonal", "conf_served"):
+            at.toggle(key=toggle).set_value(not at.toggle(key=toggle).value).run()
+            assert not at.exception and not at.error
+        # Ranking without gates: a label's diagonal counts its clips whose top-1 is right.
+        label = next(str(x) for x in dataset.labels if str(x) not in engine.idle_labels)
+        at.selectbox(key="conf_true").set_value(label).run()
+        at.selectbox(key="conf_pred").set_value(label).run()
+        hits = sum(1 for i, r in enumerate(results) if dataset.labels[i] == label and r.candidates
+                   and r.candidates[0].label == label)
+        assert any(f"**{hits}** clips of **{label}**" in m.value for m in at.markdown)
+        report = _table(at, "precision", "recall", "f1")
+        assert label in report["label"].tolist()
+    finally:
+        for toggle, value in (("conf_normalise", True), ("conf_log", False), ("conf_hide_diagonal", False),
+                              ("conf_served", True)):
+            at.toggle(key=toggle).set_value(value).run()
+        at.sidebar.radio(key="clips").set_value("unseen").run()
 
 
-def test_failures_page_lists_every_error_and_rejection(app, engine_results):
+def test_failures_page_lists_every_error_and_rejection(app, engine_results, explorer_bundle):
     engine, dataset, results = engine_results
     idle = engine.idle_labels
-    wrong = [i for i, r in enumerate(results) if not ((r.accepted and r.label == dataset.labels[i])
-                                                      or (dataset.labels[i] in idle and not r.accepted))]
+    chosen = held_out(explorer_bundle, dataset)
+    wrong = [i for i in chosen if not ((results[i].accepted and results[i].label == dataset.labels[i])
+                                       or (dataset.labels[i] in idle and not results[i].accepted))]
     at = _go(app, "failures")
     assert any(f"**{len(wrong)}** shown." in m.value for m in at.markdown)
-    table = _table(at, "kind", "reason")
-    assert sorted(table["query"].tolist()) == wrong
-    # Filter by a reason the engine gave (or, with no rejection among the failures, by kind).
-    reasons = sorted({results[i].rejection_reason for i in wrong if not results[i].accepted})
-    if reasons:
-        at.multiselect(key="fail_reason").set_value([reasons[0]]).run()
-        expected = sum(1 for i in wrong if not results[i].accepted and results[i].rejection_reason == reasons[0])
-    else:
-        at.multiselect(key="fail_kind").set_value(["error"]).run()
-        expected = len(wrong)
-    assert not at.exception
-    assert len(_table(at, "kind", "reason")) == expected
+    assert sorted(_table(at, "kind", "reason")["query"].tolist()) == wrong
+    if wrong:
+        at.multiselect(key="fail_kind").set_value(["rejection"]).run()
+        assert not at.exception
+        expected = [i for i in wrong if not results[i].accepted]
+        assert sorted(_table(at, "kind", "reason")["query"].tolist()) == expected
+        at.multiselect(key="fail_kind").set_value([]).run()
 
 
-def test_calibration_page_matches_the_engine_and_writes_a_bundle(app, engine_results, tmp_path):
-    engine, dataset, results = engine_results
-    at = _go(app, "calibration")
-    accepted = [r for r in results if r.accepted]
-    right = sum(1 for i, r in enumerate(results) if r.accepted and r.label == dataset.labels[i])
-    assert float(_metric(at, "Acceptance (bundle now)")) == pytest.approx(len(accepted) / len(results), abs=5e-5)
-    assert float(_metric(at, "Precision (bundle now)")) == pytest.approx(right / len(accepted), abs=5e-5)
-    at.slider(key="cal_target").set_value(0.8).run()
-    assert not at.exception
-    at.number_input(key="cal_threshold").set_value(0.5).run()
-    at.number_input(key="cal_margin").set_value(0.02).run()
-    assert not at.exception and not at.error
+def test_sessions_page_and_filter(app, engine_results):
+    _, dataset, results = engine_results
+    at = _go(app, "sessions")
+    at.sidebar.radio(key="clips").set_value("all").run()
+    try:
+        table = _table(at, "session", "clips", "top1")
+        sessions = sorted({str(s) for s in dataset.signers.tolist()})
+        assert sorted(table["session"].astype(str)) == sessions
+        counts = dict(zip(table["session"].astype(str), table["clips"], strict=True))
+        assert counts == {s: int(sum(str(x) == s for x in dataset.signers.tolist())) for s in sessions}
+        # The sidebar's filter narrows every page; it is in the URL.
+        at.sidebar.multiselect(key="sessions").set_value([sessions[0]]).run()
+        assert _table(at, "session", "clips")["session"].astype(str).tolist() == [sessions[0]]
+        assert at.query_params.get("sessions") in ([sessions[0]], sessions[0])
+        _go(at, "failures")
+        assert set(_table(at, "session", "kind")["session"].astype(str)) <= {sessions[0]}
+    finally:
+        at.sidebar.multiselect(key="sessions").set_value([]).run()
+        at.sidebar.radio(key="clips").set_value("unseen").run()
 
+
+# ---------------------------------------------------------------------------- calibration
+
+
+def _shown_parameters(at: AppTest) -> dict[str, float]:
+    table = _table(at, "parameter", "value")
+    return {row.parameter: float(row.value) for row in table.itertuples(index=False)}
+
+
+def test_calibration_second_visit_keeps_and_writes_exactly_what_it_shows(explorer_bundle, tmp_path):
+    """The bug: on a second visit SIM_THRESHOLD reset to -1.0 (the number field's minimum) while the
+    info box still said the suggestion, and Write wrote -1.0 into the bundle."""
+    from signseek.engine import Engine
+
+    at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all"})
+    at = _go(at, "calibration")
+    at.slider(key="cal_target").set_value(0.9).run()
+    first = (at.number_input(key="cal_threshold").value, at.number_input(key="cal_margin").value)
+    _go(at, "overview")
+    _go(at, "confusion")
+    at = _go(at, "calibration")
+    second = (at.number_input(key="cal_threshold").value, at.number_input(key="cal_margin").value)
+    assert second == first, f"the fields changed between visits: {first} -> {second}"
+    shown = _shown_parameters(at)
+    assert shown == {"SIM_THRESHOLD": pytest.approx(first[0]), "SIM_MARGIN": pytest.approx(first[1])}
     out = tmp_path / "calibrated"
     at.text_input(key="cal_out").set_value(str(out)).run()
     at.button(key="cal_write").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.success, "no confirmation after writing"
-    written = load_bundle(out)  # the re-signed manifest verifies
-    assert written.config["thresholds"]["SIM_THRESHOLD"] == 0.5
-    assert written.config["thresholds"]["SIM_MARGIN"] == 0.02
-    from signseek.engine import Engine
-
-    calibrated = Engine.from_bundle(out)
-    assert calibrated.settings.SIM_THRESHOLD == 0.5 and calibrated.setting_sources["SIM_THRESHOLD"] == "bundle"
+    engine = Engine.from_bundle(out)
+    for name, value in shown.items():
+        assert getattr(engine.settings, name) == value, name
+        assert engine.setting_sources[name] in ("bundle", "env", ".env")
 
 
-def test_unseen_sittings_selection_runs_every_page(app, engine_results, explorer_bundle):
-    """Sidebar 'sittings not in the references': pages run on clips whose (label, session) no
-    reference shares, and the failures are the engine's failures among exactly those clips."""
-    import csv
-
-    engine, dataset, results = engine_results
-    with open(Path(explorer_bundle) / "embeddings_map.csv", newline="") as fh:
-        seen = {(row["label"], row["session"]) for row in csv.DictReader(fh)}
-    unseen = [i for i in range(len(dataset)) if (str(dataset.labels[i]), str(dataset.signers[i])) not in seen]
-    idle = engine.idle_labels
-    wrong = [i for i in unseen if not ((results[i].accepted and results[i].label == dataset.labels[i])
-                                       or (dataset.labels[i] in idle and not results[i].accepted))]
-    at = _go(app, "overview")
-    try:
-        at.sidebar.radio(key="clips").set_value("unseen").run()
-        assert not at.exception
-        if not unseen:
-            assert at.warning, "an empty selection must say so"
-            return
-        for page in PAGES:
-            _go(at, page)
-        assert sorted(_table(_go(at, "failures"), "kind", "reason")["query"].tolist()) == wrong
-        # The suggested thresholds are searched on the selected clips and reach the target there.
-        at = _go(at, "calibration")
-        at.slider(key="cal_target").set_value(0.9).run()
-        chosen = float(_metric(at, "Precision (chosen)"))
-        assert np.isnan(chosen) or chosen >= 0.9 or any("No thresholds reach" in w.value for w in at.warning)
-    finally:
-        at.sidebar.radio(key="clips").set_value("all").run()
-
-
-def test_a_missing_bundle_is_a_message_not_a_traceback(monkeypatch, tmp_path):
-    monkeypatch.setenv("SIGNSEEK_EXPLORER_BUNDLE", str(tmp_path / "no-such-bundle"))
-    monkeypatch.setenv("SIGNSEEK_EXPLORER_DATA", str(SAMPLE_DATA))
-    at = AppTest.from_file(str(APP), default_timeout=30).run()
-    assert not at.exception
-    assert at.error and "does not exist" in at.error[0].value
-    at.button(key="reload").click().run()  # clears the caches; the message stays, no traceback
-    assert not at.exception and "does not exist" in at.error[0].value
-
-
-# ---------------------------------------------------------------------------- data API
-
-
-def test_regate_at_the_bundles_thresholds_gives_the_engines_verdicts(explorer_bundle, engine_results):
+def test_calibration_refuses_a_threshold_outside_the_observed_range(explorer_bundle, tmp_path):
+    at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all"})
+    at = _go(at, "calibration")
+    label = at.number_input(key="cal_threshold").label  # "SIM_THRESHOLD (seen 0.6 to 1.0)"
+    at.number_input(key="cal_threshold").set_value(-1.0).run()
+    assert at.number_input(key="cal_threshold").value == -1.0, "the field must show what was typed"
+    assert any("outside the range" in w.value for w in at.warning), label
+    assert at.button(key="cal_write").disabled
     from explorer import data
 
-    engine, _, results = engine_results
-    evaluation = data.evaluate(explorer_bundle, SAMPLE_DATA)
-    s = engine.settings
-    again = data.regate(evaluation.records, s.SIM_THRESHOLD, s.SIM_MARGIN, s.PROTOTYPE_CHECK)
-    assert again.tolist() == [r.accepted for r in results]
-    # Raising the threshold can only take answers away.
-    stricter = data.regate(evaluation.records, s.SIM_THRESHOLD + 0.2, s.SIM_MARGIN, s.PROTOTYPE_CHECK)
-    assert not (stricter & ~again).any()
+    with pytest.raises(data.ExplorerError, match="outside the range"):
+        data.write_thresholds(explorer_bundle, {"SIM_THRESHOLD": -1.0, "SIM_MARGIN": 0.02}, tmp_path / "x",
+                              ranges={"SIM_THRESHOLD": (0.5, 1.0)})
+    assert not (tmp_path / "x").exists(), "a refused write must leave nothing behind"
+    # An edit inside the range is written as typed.
+    lo, hi = (float(x) for x in label.split("seen ")[1].rstrip(")").split(" to "))
+    inside = round((lo + hi) / 2, 4)
+    at.number_input(key="cal_threshold").set_value(inside).run()
+    at.text_input(key="cal_out").set_value(str(tmp_path / "ok")).run()
+    at.button(key="cal_write").click().run()
+    assert at.success, [e.value for e in at.error]
+    assert load_bundle(tmp_path / "ok").config["thresholds"]["SIM_THRESHOLD"] == inside
+
+
+def test_calibration_on_hands_only_calibrates_the_classifiers_gate(explorer_bundle, tmp_path):
+    at = new_app(explorer_bundle, HANDS, {"clips": "all"})
+    at = _go(at, "calibration")
+    shown = _shown_parameters(at)
+    assert list(shown) == ["CLASSIFIER_MIN_CONFIDENCE"]
+    at.text_input(key="cal_out").set_value(str(tmp_path / "hands")).run()
+    at.button(key="cal_write").click().run()
+    assert at.success, [e.value for e in at.error]
+    from signseek.engine import Engine
+
+    assert Engine.from_bundle(tmp_path / "hands").settings.CLASSIFIER_MIN_CONFIDENCE == shown[
+        "CLASSIFIER_MIN_CONFIDENCE"]
+
+
+def test_regate_at_the_bundles_values_gives_the_engines_verdicts(explorer_bundle):
+    from explorer import backend, data
+
+    for path in (SAMPLE_DATA, HANDS):
+        engine, dataset, results = engine_view(explorer_bundle, path)
+        evaluation = data.evaluate(explorer_bundle, path)
+        s = engine.settings
+        params = {"SIM_THRESHOLD": s.SIM_THRESHOLD, "SIM_MARGIN": s.SIM_MARGIN,
+                  "CLASSIFIER_MIN_CONFIDENCE": s.CLASSIFIER_MIN_CONFIDENCE}
+        for model in set(evaluation.records["model"]):
+            again = backend.regate(evaluation.records, params, s.PROTOTYPE_CHECK, model)
+            assert again.tolist() == [r.accepted for r in results], (path, model)
+            stricter = backend.regate(evaluation.records, {k: v + 0.2 for k, v in params.items()}, s.PROTOTYPE_CHECK,
+                                      model)
+            assert not (stricter & ~again).any()
 
 
 def test_write_thresholds_in_place_re_signs_the_manifest(explorer_bundle, tmp_path):
@@ -323,6 +439,213 @@ def test_write_thresholds_in_place_re_signs_the_manifest(explorer_bundle, tmp_pa
     assert data.env_text({"SIM_THRESHOLD": 0.61, "SIM_MARGIN": 0.03}) == "SIM_THRESHOLD=0.61\nSIM_MARGIN=0.03\n"
     with pytest.raises(data.ExplorerError, match="not empty"):
         data.write_thresholds(copy, {"SIM_THRESHOLD": 0.5}, out_dir=copy.parent)
+    with pytest.raises(data.ExplorerError, match="no parameter"):
+        data.write_thresholds(copy, {"SIM_THRESHOLDS": 0.5}, out_dir=tmp_path / "typo")
+
+
+# ---------------------------------------------------------------------------- open set, compare
+
+
+def test_open_set_page_on_unknown_labels_and_a_negatives_file(explorer_bundle, canonical_data):
+    """Unknowns from labels the bundle lacks (the canonical file's video clips: 'hoy', 'selfie') and
+    from a negatives file (that same file given as negatives to the signs sample)."""
+    from sklearn.metrics import roc_auc_score
+
+    from explorer import backend
+
+    engine, dataset, results = engine_view(explorer_bundle, canonical_data)
+    at = new_app(explorer_bundle, canonical_data, {"clips": "all"})
+    at = _go(at, "openset")
+    known_labels = set(engine.labels) - engine.idle_labels
+    rows = [(dataset.labels[i] not in known_labels, backend.decision_score(r))
+            for i, r in enumerate(results) if r.model == "encoder" and dataset.labels[i] not in engine.idle_labels]
+    rows = [(u, s) for u, s in rows if np.isfinite(s)]
+    assert any(u for u, _ in rows) and not all(u for u, _ in rows)
+    expected = roc_auc_score([int(u) for u, _ in rows], [-s for _, s in rows])
+    assert float(_metric(at, "AUROC (known vs unknown)")) == pytest.approx(expected, abs=5e-5)
+    unknown = [i for i, r in enumerate(results) if dataset.labels[i] not in known_labels | engine.idle_labels]
+    false_accepts = sum(results[i].accepted for i in unknown)
+    assert _metric(at, "Unknown false accepts (served)") == f"{false_accepts} of {len(unknown)}"
+
+    at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "unseen", "negatives": str(canonical_data)})
+    at = _go(at, "openset")
+    assert f"({len(dataset) - sum(str(x) in engine.idle_labels for x in dataset.labels)} from the negatives file)" \
+        in _texts(at)
+    assert at.get("plotly_chart")
+
+
+def test_compare_two_bundles(explorer_bundle, tmp_path):
+    """B = the bundle with a stricter SIM_THRESHOLD: the deltas, and which clips it fixes or breaks,
+    are the two engines' own verdicts."""
+    from explorer import data
+    from signseek.engine import Engine
+
+    strict = tmp_path / "strict"
+    data.write_thresholds(explorer_bundle, {"SIM_THRESHOLD": 0.97, "SIM_MARGIN": 0.0}, strict)
+    at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all", "compare": str(strict)})
+    at = _go(at, "compare")
+    metrics = _table(at, "metric", "A", "B")
+    dataset = data.load_dataset(SAMPLE_DATA)
+    points = [dataset.points(i) for i in range(len(dataset))]
+    a = Engine.from_bundle(explorer_bundle).recognize_many(points)
+    b = Engine.from_bundle(strict).recognize_many(points)
+    acc = dict(zip(metrics["metric"], metrics["B"], strict=True))
+    assert acc["acceptance"] == pytest.approx(sum(r.accepted for r in b) / len(b), abs=5e-5)
+    idle = set(load_bundle(explorer_bundle).idle_labels)
+
+    def right(r, i):
+        return (r.accepted and r.label == dataset.labels[i]) or (dataset.labels[i] in idle and not r.accepted)
+
+    introduced = sorted(i for i in range(len(dataset)) if right(a[i], i) and not right(b[i], i))
+    fixed = sorted(i for i in range(len(dataset)) if not right(a[i], i) and right(b[i], i))
+    tables = [t.value for t in at.dataframe if "answer_b" in t.value.columns]
+    assert sorted(tables[0]["query"]) == fixed and sorted(tables[1]["query"]) == introduced
+    assert introduced, "a stricter threshold should reject some clips that were right"
+    per_sign = _table(at, "label", "right_a", "right_b", "delta")
+    assert (per_sign["delta"] <= 1e-9).all()
+
+
+# ---------------------------------------------------------------------------- data, source, URL
+
+
+def test_text_files_and_folders_get_a_clear_message(explorer_bundle, tmp_path):
+    """Today: numpy's "allow_pickle" message for a text file, "does not exist" for a folder."""
+    text = tmp_path / "notes.npz"
+    text.write_text("label,session\nhello,1\n")
+    at = new_app(explorer_bundle, text)
+    assert at.error and "not a .npz file" in at.error[0].value
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    at = new_app(explorer_bundle, folder)
+    assert at.error and "is a folder, not a dataset file" in at.error[0].value
+    broken = tmp_path / "arrays.npz"
+    np.savez(broken, something=np.zeros(3))
+    at = new_app(explorer_bundle, broken)
+    assert at.error and "lacks" in at.error[0].value and "landmarks [N, T, V]" in at.error[0].value
+
+
+def test_a_missing_bundle_is_a_message_not_a_traceback(tmp_path):
+    at = new_app(tmp_path / "no-such-bundle", SAMPLE_DATA)
+    assert at.error and "does not exist" in at.error[0].value
+    at.button(key="reload").click().run()  # clears the caches; the message stays, no traceback
+    assert not at.exception and "does not exist" in at.error[0].value
+
+
+def test_a_link_reopens_the_same_view(explorer_bundle, engine_results):
+    """URL query parameters carry bundle, dataset, clips, sessions and the clip opened."""
+    _, dataset, results = engine_results
+    query = next(i for i, r in enumerate(results) if r.candidates and r.accepted)
+    session = str(dataset.signers[query])
+    at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all", "sessions": session, "clip": str(query)})
+    at = _go(at, "embeddings")
+    assert at.sidebar.radio(key="clips").value == "all"
+    assert at.sidebar.multiselect(key="sessions").value == [session]
+    assert at.selectbox(key="emb_clip").value == query
+    params = at.query_params
+    assert params["data"] in ([str(SAMPLE_DATA)], str(SAMPLE_DATA)) and params["clip"] in ([str(query)], str(query))
+
+
+def test_a_clip_opens_on_its_source_video_frames(explorer_bundle, canonical_data):
+    from explorer import data
+
+    dataset = data.load_dataset(canonical_data)
+    video = next(i for i, p in enumerate(dataset.extra["path"]) if p)
+    at = new_app(explorer_bundle, canonical_data, {"clips": "all", "clip": str(video)})
+    at = _go(at, "embeddings")
+    assert at.selectbox(key="emb_clip").value == video
+    assert at.radio(key="emb_view").value == "video"
+    assert at.get("image"), "no video frame shown"
+    at.slider(key="emb_frame").set_value(0).run()
+    assert not at.exception
+    at.radio(key="emb_view").set_value("image").run()
+    assert not at.exception and at.get("plotly_chart")
+
+
+def test_feedback_file_opens_and_a_selection_is_enrolled_and_exported(explorer_bundle, tmp_path):
+    """The demo's "wrong answer?" flags (signseek.feedback.FeedbackStore: a SignDataset whose labels
+    are the users' corrections) open like any dataset; picked clips enrol into a reference store
+    under the correction, and export as a dataset file."""
+    from explorer import data, exports
+    from signseek.datasets import SignDataset
+    from signseek.engine import Engine
+    from signseek.feedback import FeedbackStore
+    from signseek.store import ReferenceStore
+
+    signs = data.load_dataset(SAMPLE_DATA)
+    engine = Engine.from_bundle(explorer_bundle)
+    flags = FeedbackStore(tmp_path / "feedback")
+    for i in [i for i, label in enumerate(signs.labels) if label == "coffee"][:3]:
+        result = engine.recognize(signs.points(i))
+        flags.add(signs.points(i), {"label": result.label, "accepted": result.accepted,
+                                    "rejection_reason": str(result.rejection_reason),
+                                    "results": [{"label": c.label, "similarity": c.similarity}
+                                                for c in result.candidates]}, "kofi", consent=True)
+    store = tmp_path / "enrolled.db"
+    at = new_app(explorer_bundle, flags.dataset_path)
+    at = _go(at, "clips")
+    assert any("feedback file" in i.value for i in at.info)
+    assert "demo answered" in _table(at, "query", "label").columns
+    at.button(key="clips_pick_all").click().run()
+    assert any("**3** clips picked." in m.value for m in at.markdown)
+    assert at.text_input(key="clips_enrol_label").value == "kofi"
+    at.text_input(key="clips_enrol_store").set_value(str(store)).run()
+    at.button(key="clips_enrol").click().run()
+    assert at.success, [e.value for e in at.error]
+    enrolled = {s.label: s.n_clips for s in ReferenceStore(Engine.from_bundle(explorer_bundle), store).list_signs()}
+    assert enrolled == {"kofi": 3}
+    (tmp_path / "back.npz").write_bytes(exports.dataset_bytes(data.load_dataset(flags.dataset_path), [0, 2]))
+    back = SignDataset.load(tmp_path / "back.npz")
+    assert len(back) == 2 and back.labels.tolist() == ["kofi", "kofi"]
+    # Every other page opens on it too (no session column, clips without a face).
+    for page in ("overview", "embeddings", "failures", "openset"):
+        _go(at, page)
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+def test_projector_export_and_selection_keep_every_row():
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    from explorer import exports
+
+    rng = np.random.default_rng(0)
+    n = 40
+    records = pd.DataFrame({"label": rng.choice(["a", "b\tc"], n), "pred": "a", "outcome": "right", "session": 1,
+                            "model": "encoder", "query": np.arange(n), "sample_id": [f"s:{i}" for i in range(n)],
+                            "answer": "a", "accepted": True, "rejection_reason": "", "score": 0.9, "margin": 0.1})
+    vectors = rng.standard_normal((n, 8)).astype(np.float32)
+    archive = zipfile.ZipFile(io.BytesIO(exports.projector_zip(vectors, records)))
+    tensors = np.loadtxt(io.StringIO(archive.read("tensors.tsv").decode()), delimiter="\t")
+    np.testing.assert_allclose(tensors, vectors, rtol=1e-5, atol=1e-6)
+    meta = archive.read("metadata.tsv").decode().splitlines()
+    assert meta[0].split("\t") == exports.METADATA_COLUMNS and len(meta) == n + 1
+    assert all(len(line.split("\t")) == len(exports.METADATA_COLUMNS) for line in meta)
+    assert 'tensor_path: "tensors.tsv"' in archive.read("projector_config.pbtxt").decode()
+    lasso = list(range(0, n, 3))
+    assert exports.selection_table(records, lasso)["query"].tolist() == lasso
+
+
+def test_every_label_gets_its_own_colour_and_the_idle_rejections_do_not_set_the_scale():
+    from explorer import data, plots
+
+    labels = [f"sign{i}" for i in range(80)]
+    colours = plots.label_colours(labels)
+    assert len(set(colours.values())) == 80
+    rows = ["-", "a", "b"]
+    columns = ["-", "a", "b", data.REJECTED_COLUMN]
+    matrix = np.array([[0, 0, 0, 402], [0, 20, 3, 1], [0, 5, 15, 0]])
+    values, top = data.confusion_display(matrix, rows, columns, {"-"}, normalise=False, log=False,
+                                         hide_diagonal=False)
+    assert top == 5
+    values, top = data.confusion_display(matrix, rows, columns, {"-"}, normalise=True, log=False, hide_diagonal=True)
+    assert np.isnan(values[0, 3]) and np.isnan(values[1, 1]) and top == pytest.approx(0.25)
+    ranked = data.top_confusions(matrix, rows, columns, {"-"})
+    assert ranked[["true", "predicted", "clips"]].values.tolist() == [["b", "a", 5], ["a", "b", 3],
+                                                                      ["a", data.REJECTED_COLUMN, 1]]
 
 
 def test_embedding_scatter_is_webgl_and_keeps_every_sampled_point():
@@ -337,9 +660,9 @@ def test_embedding_scatter_is_webgl_and_keeps_every_sampled_point():
     points = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "query": np.arange(6000),
                            "label": rng.choice(list("abcdefgh"), 6000), "session": "0",
                            "outcome": rng.choice(["right", "wrong"], 6000), "pred": "a"})
-    fig = plots.embedding_scatter(points, "label")
-    assert {type(t).__name__ for t in fig.data} == {"Scattergl"}
-    assert sum(len(t.x) for t in fig.data) == 6000
-    shown = sorted(int(q) for t in fig.data for q in np.asarray(t.customdata)[:, 0])
-    assert shown == list(range(6000))
+    for highlight in ((), ("a", "b")):
+        fig = plots.embedding_scatter(points, "label", highlight)
+        assert {type(t).__name__ for t in fig.data} == {"Scattergl"}
+        shown = sorted(int(q) for t in fig.data for q in np.asarray(t.customdata)[:, 0])
+        assert shown == list(range(6000))
     assert len(data.sample_queries(6000, 5000, seed=1)) == 5000

@@ -14,10 +14,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from explorer_datasets import make_canonical_dataset
 from servers import free_port
 from test_explorer_app import PROJECT_ROOT, SAMPLE_DATA, choose_bundle
 
@@ -28,12 +30,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
 # url path -> (the page's heading, what shows once its data is in, how many of those at least).
 PAGES = {
-    "": ("SignSeek explorer", '[data-testid="stMetric"]', 8),
+    "": ("SignSeek explorer", '[data-testid="stMetric"]', 7),
     "embeddings": ("Embeddings", ".js-plotly-plot", 2),
     "prototypes": ("Prototypes", ".js-plotly-plot", 2),
     "confusion": ("Confusion", ".js-plotly-plot", 2),
     "failures": ("Failures", '[data-testid="stDataFrame"]', 1),
+    "sessions": ("Sessions", ".js-plotly-plot", 1),
     "calibration": ("Calibration", ".js-plotly-plot", 3),
+    "openset": ("Open set", ".js-plotly-plot", 2),
+    "compare": ("Compare bundles", ".js-plotly-plot", 1),
+    "clips": ("Clips: export and enrol", '[data-testid="stDataFrame"]', 1),
 }
 STARTUP_TIMEOUT_S = 60
 
@@ -132,8 +138,24 @@ def _page_problems(page) -> list[str]:
     return problems
 
 
+@pytest.fixture(scope="module")
+def canonical_data(tmp_path_factory) -> Path:
+    """Real clips in a SignDataset file (tests/explorer_datasets.py; extraction cached per machine)."""
+    return make_canonical_dataset(tmp_path_factory.mktemp("explorer_browser_canonical"))
+
+
+@pytest.fixture(scope="module")
+def stricter_bundle(explorer_bundle, tmp_path_factory) -> Path:
+    """Bundle B for the Compare page: the same bundle with a stricter SIM_THRESHOLD."""
+    from explorer import data
+
+    return data.write_thresholds(explorer_bundle, {"SIM_THRESHOLD": 0.97, "SIM_MARGIN": 0.0},
+                                 tmp_path_factory.mktemp("explorer_b") / "strict")
+
+
 @pytest.mark.browser
-def test_every_page_renders_real_content_in_chromium(explorer_server, explorer_bundle):
+def test_every_page_renders_real_content_in_chromium(explorer_server, explorer_bundle, stricter_bundle,
+                                                     canonical_data):
     if not CHROMIUM.is_file() and not shutil.which("chromium"):
         pytest.skip("SKIPPED LOUDLY: Debian Chromium (/usr/bin/chromium) is not installed, so the explorer's "
                     "pages were not rendered or screenshotted; run `make system-deps` (apt-get install chromium)")
@@ -149,7 +171,10 @@ def test_every_page_renders_real_content_in_chromium(explorer_server, explorer_b
             page = browser.new_page(viewport={"width": 1500, "height": 2000})
             for path, (heading, ready, at_least) in PAGES.items():
                 started = time.monotonic()
-                page.goto(f"{explorer_server.url}/{path}", wait_until="domcontentloaded")
+                # All clips (the sample has few held-out sittings); B and a negatives file for the new pages.
+                query = urllib.parse.urlencode({"clips": "all", "compare": str(stricter_bundle),
+                                                "negatives": str(canonical_data)})
+                page.goto(f"{explorer_server.url}/{path}?{query}", wait_until="domcontentloaded")
                 page.get_by_role("heading", name=heading).first.wait_for(timeout=90_000)
                 page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n",
                                        arg=[ready, at_least], timeout=90_000)
@@ -222,5 +247,68 @@ def test_clicking_a_chart_selects_a_cell_and_a_clip(explorer_server):
             page.mouse.click(target["x"], target["y"])
             _wait_idle(page)
             page.get_by_text(f"query #{target['query']}:").first.wait_for(timeout=30_000)
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video(explorer_server, canonical_data,
+                                                                                    tmp_path):
+    """A lasso over every point selects every clip (not only the first), the CSV download holds
+    them all; a link with data= and clip= opens a canonical file's clip on its source video frames."""
+    if not CHROMIUM.is_file():
+        pytest.skip("SKIPPED LOUDLY: Debian Chromium (/usr/bin/chromium) is not installed; lasso and source view untested")
+    import csv as csv_mod
+
+    from playwright.sync_api import sync_playwright
+
+    from explorer import data
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 2000}, accept_downloads=True)
+            page.goto(f"{explorer_server.url}/embeddings?clips=all", wait_until="domcontentloaded")
+            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=90_000)
+            _wait_idle(page)
+            box = page.evaluate("""() => {
+                const gd = document.querySelector('.js-plotly-plot');
+                const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+                const n = gd._fullData.reduce((a, t) => a + (t.x ? t.x.length : 0), 0);
+                return {x: r.x, y: r.y, w: r.width, h: r.height, n: n};
+            }""")
+            # A lasso (the chart's drag mode) around the whole plotting area.
+            corners = [(0.01, 0.01), (0.99, 0.01), (0.99, 0.99), (0.01, 0.99), (0.01, 0.02)]
+            page.mouse.move(box["x"] + box["w"] * corners[0][0], box["y"] + box["h"] * corners[0][1])
+            page.mouse.down()
+            for fx, fy in corners[1:]:
+                page.mouse.move(box["x"] + box["w"] * fx, box["y"] + box["h"] * fy, steps=8)
+            page.mouse.up()
+            _wait_idle(page)
+            page.get_by_text(f"{box['n']} clips selected").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "embeddings-lasso.png"), full_page=True)
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download the selection (CSV)").click()
+            saved = tmp_path / "selection.csv"
+            download.value.save_as(saved)
+            with open(saved, newline="") as fh:
+                assert len(list(csv_mod.DictReader(fh))) == box["n"]
+
+            dataset = data.load_dataset(canonical_data)
+            clip = next(i for i, p in enumerate(dataset.extra["path"]) if p)
+            query = urllib.parse.urlencode({"data": str(canonical_data), "clips": "all", "clip": clip})
+            page.goto(f"{explorer_server.url}/embeddings?{query}", wait_until="domcontentloaded")
+            page.get_by_text("video frame").first.wait_for(timeout=90_000)
+            _wait_idle(page)
+            page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
+                .some(img => img.complete && img.naturalWidth > 0)""", timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "source-video.png"), full_page=True)
+            assert not _page_problems(page), _page_problems(page)
+            page.goto(f"{explorer_server.url}/openset?{query}", wait_until="domcontentloaded")
+            page.get_by_text("AUROC (known vs unknown)").first.wait_for(timeout=90_000)
+            _wait_idle(page)
+            page.screenshot(path=str(SCREENSHOTS / "openset-canonical.png"), full_page=True)
+            assert not _page_problems(page), _page_problems(page)
         finally:
             browser.close()

@@ -11,10 +11,10 @@ st.title("Clips: export and enrol")
 bundle, evaluation = ui.load(with_warning=False)
 records = evaluation.records
 _, data_path = ui.current_paths()
-has_corrections = bool(records["correction"].astype(bool).any())
-if has_corrections:
-    st.info("This file carries users' corrections (the demo's feedback): the label to enrol defaults to the "
-            "correction.")
+feedback = bool(records["demo_answer"].astype(bool).any())
+if feedback:
+    st.info("This is the demo's feedback file (\"wrong answer?\" flags): each clip's label is the user's "
+            "correction, \"demo answered\" what the demo said. Pick the clips to enrol under a sign, or export them.")
 
 left, middle, right = st.columns(3)
 labels = left.multiselect("Label", sorted(records["label"].astype(str).unique()), key="clips_label",
@@ -27,8 +27,8 @@ if labels:
 if outcomes:
     shown = shown[shown["outcome"].isin(outcomes)]
 table = exports.selection_table(shown, shown.index)
-if has_corrections:
-    table.insert(2, "correction", shown["correction"].to_numpy())
+if feedback:
+    table.insert(2, "demo answered", shown["demo_answer"].to_numpy())
 table.insert(0, "pick", False)
 edited = st.data_editor(table, hide_index=True, key="clips_editor", disabled=[c for c in table.columns if c != "pick"],
                         height=320)
