@@ -16,6 +16,7 @@ Precedence, lowest to highest:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     MODELS_DIR: Path = PROJECT_ROOT / "models"
     VIDEOS_DIR: Path = PROJECT_ROOT / "sample_dataset" / "videos"
     STORE_PATH: Path = PROJECT_ROOT / "data" / "enrolled.db"  # *.db is gitignored
+    # A shared reference store for several processes or replicas (postgresql://user:pass@host/db);
+    # empty: the SQLite file STORE_PATH. /v1/config shows it without the password.
+    STORE_URL: str | None = None
 
     # Sequences and results.
     SEQ_LEN: int = Field(32, ge=4, le=1024)  # replaces the bundle's feature_config.seq_len only if set
@@ -101,6 +105,8 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if name in SECRET_FIELDS:
                 value = "***" if value else None
+            elif name == "STORE_URL" and value:
+                value = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", value)  # the password out
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value

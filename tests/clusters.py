@@ -122,7 +122,7 @@ def ray_cluster(num_cpus: int = 2, timeout_s: float = 180.0, object_store_mb: in
 
 def postgres_bin() -> Path:
     """Debian's PostgreSQL server programs (package `postgresql`), newest version first."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[3]), reverse=True)
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4]), reverse=True)
     if not found:
         raise Unavailable("PostgreSQL is not installed: apt-get install postgresql (make system-deps does it)")
     return Path(found[0]).parent
@@ -212,3 +212,20 @@ def postgres_server(timeout_s: float = 60.0) -> Iterator[PostgresServer]:
     finally:
         _stop_tree(proc, signal.SIGINT, timeout_s=20)  # SIGINT: PostgreSQL's "fast" shutdown
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+_SHARED_POSTGRES: tuple | None = None
+
+
+def shared_postgres() -> PostgresServer:
+    """One PostgreSQL server for the whole test process, started on first use and stopped (by
+    PID) at exit; each test makes its own database on it (`create_database`)."""
+    global _SHARED_POSTGRES
+    if _SHARED_POSTGRES is None:
+        import atexit
+
+        context = postgres_server()
+        server = context.__enter__()
+        atexit.register(context.__exit__, None, None, None)
+        _SHARED_POSTGRES = (context, server)
+    return _SHARED_POSTGRES[1]

@@ -35,7 +35,7 @@ from signseek.errors import SignSeekError
 from signseek.landmarks.layouts import detect_layout
 from signseek.paths import PROJECT_ROOT, SAMPLE_DATASET
 from signseek.settings import _DEFAULT_ENV_FILES, Settings, resolve_settings, settings_report
-from signseek.store import EnrolmentError, ReferenceStore, validate_name
+from signseek.store import EnrolmentError, ReferenceStore, open_store, validate_name
 
 from .errors import Forbidden, NotFound, Unauthorized, Unavailable
 from .limits import WorkQueue
@@ -272,7 +272,7 @@ class Service:
 
     @staticmethod
     def _open_store(settings: Settings, bundle: Bundle, engine: Engine) -> ReferenceStore:
-        return ReferenceStore(engine, settings.STORE_PATH, settings.MIN_ENROL_CLIPS)
+        return open_store(engine, settings)  # STORE_URL (PostgreSQL), else the SQLite file STORE_PATH
 
     # ------------------------------------------------------------------ status
 
@@ -347,12 +347,10 @@ class Service:
         """Canonical points of one clip of ``label``: its first enrolled clip, else a sample
         sequence of it; None when neither exists."""
         from signseek.landmarks.layouts import flat_to_canonical
-        from signseek.store import _unpack
 
-        with self.store._connect() as conn:
-            row = conn.execute("SELECT landmarks FROM clips WHERE label = ? ORDER BY id LIMIT 1", (label,)).fetchone()
-        if row is not None:
-            return np.asarray(_unpack(row[0]), dtype=np.float32)
+        points = self.store.first_clip_landmarks(label)
+        if points is not None:
+            return points
         try:
             samples = self.samples()
         except SignSeekError:
