@@ -22,12 +22,14 @@ install: $(PY)
 install-dev: $(PY) system-deps
 	$(PIP_INSTALL) -e ".[dev]"
 
-# Debian packages the tests use: Chromium for the browser tests, ffmpeg to make webm/y4m fixtures.
+# Debian packages the tests use: Chromium for the browser tests, ffmpeg to make webm/y4m fixtures,
+# PostgreSQL for the shared reference store's tests (they run initdb/postgres from
+# /usr/lib/postgresql/*/bin as an unprivileged user on a temp directory; no service is started).
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  command -v chromium >/dev/null && command -v ffmpeg >/dev/null || \
-	  { apt-get update -q && apt-get install -y -q --no-install-recommends chromium ffmpeg; }; \
-	else echo "system-deps: not root or no apt-get; browser tests will say why they skip"; fi
+	  command -v chromium >/dev/null && command -v ffmpeg >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -q && apt-get install -y -q --no-install-recommends chromium ffmpeg postgresql; }; \
+	else echo "system-deps: not root or no apt-get; browser and PostgreSQL tests will say why they skip"; fi
 
 run: install
 	PORT=$(PORT) $(PY) app.py
