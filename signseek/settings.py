@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     INTRA_OP_THREADS: int = Field(1, ge=0)  # ONNX Runtime threads per call (0 = its default)
     ENCODER_INT8: bool = False  # serve sign_encoder.int8.onnx (its accuracy change is in the manifest)
 
+    # ---- Landmark extraction (signseek/landmarks): which MediaPipe graph reads clips ----
+    # fast: pose + hands, no face mesh, frames pipelined (see signseek/landmarks/fast.py);
+    # holistic: full legacy Holistic with the face mesh. A bundle whose features read face points
+    # always gets holistic.
+    LANDMARKS_MODE: Literal["fast", "holistic"] = "fast"
+
     # Input limits (the API enforces them).
     MAX_FRAMES: int = Field(600, ge=1)
     MAX_VIDEO_SECONDS: float = Field(20.0, gt=0)
