@@ -16,6 +16,7 @@ from signseek.landmarks.extract import (
     StreamExtractor,
     extract_frames,
     extract_video,
+    make_extractor,
 )
 from signseek.landmarks.parallel import ExtractionPool
 from signseek.landmarks.schema import N_LANDMARKS, N_POSE, part_detected
@@ -222,11 +223,13 @@ def test_frames_that_are_not_images():
 
 
 @pytest.mark.slow
-def test_streaming_matches_extract_frames(selfie_clip):
+@pytest.mark.parametrize("mode", ["holistic", "fast"])
+def test_streaming_matches_extract_frames(selfie_clip, mode):
+    # Frames one at a time (live) and a whole clip (pipelined in the fast graph) agree exactly.
     frames, info = read_video(selfie_clip)
     frames = frames[:20]
-    batch = extract_frames(frames, info.fps)
-    with StreamExtractor() as stream:
+    batch = extract_frames(frames, info.fps, mode=mode, letterbox=False)
+    with (StreamExtractor() if mode == "holistic" else make_extractor("fast")) as stream:
         streamed = [stream.process(rgb) for rgb in frames]
     detected = np.stack([f.detected for f in streamed])
     np.testing.assert_array_equal(detected, batch.detections)
@@ -264,10 +267,16 @@ def pool():
         yield pool
 
 
+@pytest.fixture(scope="module")
+def selfie_holistic(selfie_clip):
+    """The selfie through full Holistic in this process, on the clip's own frame (as the pool)."""
+    return extract_video(selfie_clip, mode="holistic", letterbox=False)
+
+
 @pytest.mark.slow
-def test_split_clip_matches_single_process(pool, selfie_clip, selfie_extraction):
+def test_split_clip_matches_single_process(pool, selfie_clip, selfie_holistic):
     split = pool.extract_video(selfie_clip)
-    single = selfie_extraction
+    single = selfie_holistic
     assert split.n_frames == single.n_frames and split.workers == 2
     a, b = split.detection_counts(), single.detection_counts()
     assert a["pose"] == b["pose"]

@@ -1,13 +1,24 @@
-"""MediaPipe Holistic landmarks from a clip, a list of frames, or a live stream of frames.
+"""MediaPipe landmarks from a clip, a list of frames, or a live stream of frames.
 
-    from signseek.landmarks.extract import extract_video, StreamExtractor
-    result = extract_video("clip.mp4")                 # ExtractionResult
+    from signseek.landmarks.extract import extract_video, make_extractor
+    result = extract_video("clip.mp4")                 # ExtractionResult (the fast path)
     result.sequence.points                             # [T, 543, 3] float32, NaN = not detected
     result.detections                                  # [T, 4] bool: pose, face, left, right hand
-    result = extract_video("clip.mp4", workers=2)      # the clip split across 2 processes
+    result = extract_video("clip.mp4", mode="holistic")  # full Holistic, face mesh included
 
-    with StreamExtractor() as stream:                  # live webcam, one frame at a time
+    with make_extractor() as stream:                   # live webcam, one frame at a time
         frame = stream.process(rgb)                    # FrameLandmarks: points [543, 3] + flags
+
+Two extractors, one interface (``process``, ``process_frames``, ``reset``, ``close``):
+``FastExtractor`` (fast.py: pose + hands, no face mesh, the lite pose model, frames pipelined over
+two threads) and ``HolisticExtractor`` (legacy ``solutions.holistic``, every part).
+``make_extractor(mode, feature_config)`` picks one: the fast path unless the mode is "holistic"
+(the ``LANDMARKS_MODE`` setting) or the feature config reads face points.
+
+Clip landmarks come back in one frame shape whatever the clip's aspect (``letterbox_points``):
+MediaPipe normalises x by the width and y by the height, so the same signer in a portrait and a
+landscape clip would otherwise give differently stretched skeletons and can give different signs.
+``ExtractionResult.frame_points()`` maps them back onto the clip's own frame for drawing.
 
 Every failure is a typed exception with a message for the user: ``VideoError`` subclasses for
 bad files (see video.py), ``NoPersonDetected`` when nobody is in the clip, ``ExtractionError``
@@ -33,6 +44,12 @@ from .video import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_PIXELS, VideoInfo, VideoR
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 DETECTION_PARTS = ("pose", "face", "left_hand", "right_hand")
+MODES = ("fast", "holistic")
+# The frame shape every clip's landmarks are expressed in: the training data (traduttore-asl)
+# came from a 16:9 webcam (estimated from hand bone lengths, which only stay rotation-invariant
+# when x is scaled by 16/9). A narrower frame (portrait, 4:3) is padded left and right to 16:9,
+# a wider one top and bottom, in coordinates (no pixels are added, nothing is re-run).
+CANONICAL_ASPECT = 16 / 9
 # MediaPipe crops each part from the frame at its own model size (pose 256 px, hands 224,
 # face 192), so frames larger than this carry no extra detail for it; shrinking them first
 # saves resize work without moving any normalised coordinate.
@@ -105,6 +122,45 @@ class ExtractionResult:
         counts["any_hand"] = int((self.detections[:, 2] | self.detections[:, 3]).sum())
         return counts
 
+    def frame_points(self) -> np.ndarray:
+        """The landmarks on the clip's own (upright) frame, for drawing over its pixels."""
+        box = self.sequence.meta.get("letterbox")
+        if not box:
+            return self.sequence.points
+        return unletterbox_points(self.sequence.points, self.width, self.height, box["aspect"])
+
+
+def _letterbox_size(width: int, height: int, aspect: float) -> tuple[float, float]:
+    return max(width, height * aspect), max(height, width / aspect)
+
+
+def letterbox_points(points: np.ndarray, width: int, height: int, aspect: float = CANONICAL_ASPECT) -> np.ndarray:
+    """Normalised landmarks of a ``width`` x ``height`` frame -> the same on that frame padded
+    (centred) to ``aspect``, so x and y keep the pixel ratio of the canonical frame.
+
+    z is scaled as x (MediaPipe gives z on roughly the scale of x). NaN stays NaN.
+    """
+    if not width or not height or abs(width / height - aspect) < 1e-3:
+        return np.array(points, dtype=np.float32, copy=True)  # already the canonical shape
+    out_w, out_h = _letterbox_size(width, height, aspect)
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., 0] = (out[..., 0] * width + (out_w - width) / 2) / out_w
+    out[..., 1] = (out[..., 1] * height + (out_h - height) / 2) / out_h
+    out[..., 2] = out[..., 2] * width / out_w
+    return out
+
+
+def unletterbox_points(points: np.ndarray, width: int, height: int, aspect: float = CANONICAL_ASPECT) -> np.ndarray:
+    """The inverse of ``letterbox_points``: canonical-frame landmarks -> the clip's own frame."""
+    if not width or not height or abs(width / height - aspect) < 1e-3:
+        return np.array(points, dtype=np.float32, copy=True)
+    out_w, out_h = _letterbox_size(width, height, aspect)
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., 0] = (out[..., 0] * out_w - (out_w - width) / 2) / width
+    out[..., 1] = (out[..., 1] * out_h - (out_h - height) / 2) / height
+    out[..., 2] = out[..., 2] * out_w / width
+    return out
+
 
 def _block(landmarks, n_points: int) -> np.ndarray | None:
     if landmarks is None:
@@ -150,6 +206,8 @@ class HolisticExtractor:
     worker process for parallel work. Close it (or use ``with``) to free the graph.
     """
 
+    name = "mediapipe.holistic"
+
     def __init__(
         self,
         min_detection_confidence: float = 0.5,
@@ -159,15 +217,21 @@ class HolisticExtractor:
     ) -> None:
         import mediapipe as mp  # heavy import, paid only by code that extracts
 
+        from . import fast
+
         self.max_side = max_side
-        self._holistic = mp.solutions.holistic.Holistic(
-            static_image_mode=False,
-            model_complexity=1,  # 0 and 2 try to download their model and fail offline
-            smooth_landmarks=smooth_landmarks,
-            refine_face_landmarks=False,  # 468 face points, the canonical layout's count
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        # mp.solutions points MediaPipe's resource folder at the wheel; the fast path's folder
+        # holds every file of the wheel too, so point it back once this graph is made.
+        with fast.RESOURCE_LOCK:
+            self._holistic = mp.solutions.holistic.Holistic(
+                static_image_mode=False,
+                model_complexity=1,  # 0 and 2 try to download their model and fail offline
+                smooth_landmarks=smooth_landmarks,
+                refine_face_landmarks=False,  # 468 face points, the canonical layout's count
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+            fast.restore_after_solution()
         self._lock = threading.Lock()
         self.frames_processed = 0
 
@@ -179,6 +243,11 @@ class HolisticExtractor:
             results = self._holistic.process(rgb)
             self.frames_processed += 1
         return results_to_frame(results)
+
+    def process_frames(self, frames: Iterable[np.ndarray], fps: float = 30.0) -> list[FrameLandmarks]:
+        """Landmarks of a clip's frames in order, tracked from the first (a fresh track)."""
+        self.reset()
+        return [self.process(rgb) for rgb in frames]
 
     def reset(self) -> None:
         """Forget the tracked person so the next frame starts a fresh detection.
@@ -204,12 +273,54 @@ class HolisticExtractor:
 
 
 class StreamExtractor(HolisticExtractor):
-    """Frame-by-frame extraction for a live webcam: ``process(rgb) -> FrameLandmarks``.
+    """Frame-by-frame extraction with full Holistic: ``process(rgb) -> FrameLandmarks``.
 
     Tracking carries over from one frame to the next, exactly as in ``extract_frames``, so
     frames streamed one at a time give the same landmarks as the same frames as a list.
-    Call ``reset()`` when a new recording starts.
+    Call ``reset()`` when a new recording starts. ``make_extractor()`` gives the configured
+    mode (the fast path by default) with the same interface.
     """
+
+
+def _needs_face(feature_config) -> bool:
+    if feature_config is None:
+        return False
+    points = (feature_config.get("face_points") if isinstance(feature_config, dict)
+              else getattr(feature_config, "face_points", None))
+    return bool(points)
+
+
+def resolve_mode(mode: str | None = None, feature_config=None) -> str:
+    """"fast" or "holistic": ``mode`` if given, else the LANDMARKS_MODE setting; "holistic"
+    whenever the feature config reads face points (the fast path computes none)."""
+    if mode is None:
+        from ..settings import Settings
+
+        mode = Settings().LANDMARKS_MODE
+    if mode not in MODES:
+        raise ValueError(f"landmarks mode must be one of {MODES}, got {mode!r}")
+    return "holistic" if _needs_face(feature_config) else mode
+
+
+def make_extractor(
+    mode: str | None = None,
+    feature_config=None,
+    *,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    **options,
+):
+    """The extractor to use: FastExtractor (default) or HolisticExtractor, same interface.
+
+    ``mode``: "fast", "holistic" or None (the LANDMARKS_MODE setting, default "fast").
+    ``feature_config``: a bundle's feature config (dict or FeatureConfig); one that reads face
+    points gets full Holistic. ``options`` go to the extractor (e.g. ``hand_model="lite"`` for
+    FastExtractor, ``smooth_landmarks``). One per thread of work or per worker process; close it.
+    """
+    if resolve_mode(mode, feature_config) == "holistic":
+        return HolisticExtractor(max_side=max_side, **options)
+    from .fast import FastExtractor
+
+    return FastExtractor(max_side=max_side, **options)
 
 
 def _stack(frames: list[FrameLandmarks]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,13 +345,25 @@ def build_result(
     video: VideoInfo | None = None,
     require_person: bool = True,
     source: str = "",
+    extractor: str = "mediapipe.holistic",
+    letterbox: bool = False,
 ) -> ExtractionResult:
-    """Wrap stacked arrays as an ExtractionResult; NoPersonDetected when nothing was found."""
+    """Wrap stacked arrays as an ExtractionResult; NoPersonDetected when nothing was found.
+
+    ``letterbox=True`` expresses the points on the canonical 16:9 frame (``letterbox_points``)
+    and records that in ``sequence.meta["letterbox"]``.
+    """
     if len(points) == 0:
-        raise ExtractionError("the clip has no frames; record or upload it again")
+        raise ExtractionError(f"{source or 'the clip'!r} has no frames; record or upload it again")
     if require_person and not detections.any():
-        raise NoPersonDetected(NO_PERSON_MESSAGE)
-    meta = {"source": source, "extractor": "mediapipe.holistic", "model_complexity": 1}
+        message = NO_PERSON_MESSAGE if not source else NO_PERSON_MESSAGE.replace("the clip", repr(source), 1)
+        raise NoPersonDetected(message)
+    meta = {"source": source, "extractor": extractor, "frame_size": [int(size[0]), int(size[1])]}
+    if extractor == "mediapipe.holistic":
+        meta["model_complexity"] = 1
+    if letterbox and size[0] and size[1]:
+        points = letterbox_points(points, size[0], size[1])
+        meta["letterbox"] = {"aspect": CANONICAL_ASPECT}
     sequence = LandmarkSequence(points, visibility=visibility, fps=fps, meta=meta)
     assert sequence.points.shape[1] == N_LANDMARKS
     return ExtractionResult(
@@ -259,35 +382,41 @@ def extract_frames(
     frames: Iterable[np.ndarray],
     fps: float,
     *,
-    extractor: HolisticExtractor | None = None,
+    extractor=None,
     max_side: int | None = DEFAULT_MAX_SIDE,
     require_person: bool = True,
+    mode: str | None = None,
+    letterbox: bool = True,
+    display_name: str = "",
 ) -> ExtractionResult:
     """Landmarks of RGB uint8 frames [H, W, 3] shot at ``fps``, tracked from first to last.
 
-    With ``extractor`` given it is reset first (a fresh track) and left open; otherwise a
-    new one is made and closed.
+    With ``extractor`` given it is reset first (a fresh track) and left open; otherwise one
+    is made by ``make_extractor(mode)`` and closed. ``letterbox``: see ``letterbox_points``.
     """
     if not fps or not np.isfinite(fps) or fps <= 0:
         raise ExtractionError(f"fps must be a positive number, got {fps!r}")
     start = time.perf_counter()
     owned = extractor is None
-    extractor = extractor or HolisticExtractor(max_side=max_side)
-    size = (0, 0)
-    try:
-        extractor.reset()
-        out = []
+    extractor = extractor or make_extractor(mode, max_side=max_side)
+    size = [0, 0]
+
+    def sized(frames: Iterable[np.ndarray]):
         for rgb in frames:
-            if not out:
-                size = (np.shape(rgb)[1], np.shape(rgb)[0]) if np.ndim(rgb) == 3 else (0, 0)
-            out.append(extractor.process(rgb))
+            if not size[0] and np.ndim(rgb) == 3:
+                size[:] = [np.shape(rgb)[1], np.shape(rgb)[0]]
+            yield rgb
+
+    try:
+        out = extractor.process_frames(sized(frames), float(fps))
     finally:
         if owned:
             extractor.close()
     elapsed = time.perf_counter() - start
     return build_result(
-        *_stack(out), float(fps), size, {"total_s": elapsed, "landmarks_s": elapsed},
-        require_person=require_person, source="frames",
+        *_stack(out), float(fps), tuple(size), {"total_s": elapsed, "landmarks_s": elapsed},
+        require_person=require_person, source=display_name or "frames",
+        extractor=getattr(extractor, "name", "mediapipe.holistic"), letterbox=letterbox,
     )
 
 
@@ -299,39 +428,58 @@ def extract_video(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     max_side: int | None = DEFAULT_MAX_SIDE,
     require_person: bool = True,
-    extractor: HolisticExtractor | None = None,
+    extractor=None,
     frame_stride: int = 1,
+    max_frames: int | None = None,
+    max_fps: float | None = None,
+    display_name: str | None = None,
+    mode: str | None = None,
+    letterbox: bool = True,
 ) -> ExtractionResult:
     """Landmarks of every frame (or every ``frame_stride``-th) of a clip file (mp4, webm, mov, avi).
 
-    ``workers=1`` decodes in a background thread while MediaPipe runs here. ``workers>1``
-    splits the clip into that many consecutive parts, each tracked by its own Holistic in a
-    process of a shared pool (see parallel.py): worth it for long clips or idle cores.
-    ``frame_stride=2`` runs MediaPipe on every other frame: a 30 fps clip becomes 15 fps
-    landmarks, which the features resample anyway, at half the cost (see BENCHMARKS.md).
+    The clip is probed first and refused before any decoding when it breaks a limit:
+    ``max_duration_s`` seconds, ``max_pixels`` a frame (VideoTooLargeError), ``max_frames``
+    frames read at ``max_fps`` (VideoTooLongError). ``max_fps`` subsamples fast clips (240 fps
+    read as 30 fps); ``frame_stride=2`` keeps every other frame on top of that (15 fps landmarks
+    from a 30 fps clip: the features resample anyway). ``display_name`` is the name error
+    messages give the file (an upload's original name). Rotation tags are honoured.
+
+    ``workers=1`` decodes in a background thread while the extractor (``extractor``, or
+    ``make_extractor(mode)`` made and closed here) runs here; the fast extractor pipelines
+    frames over two threads itself. ``workers>1`` splits the clip across worker processes
+    (parallel.py, full Holistic). ``letterbox``: see ``letterbox_points``.
     Raises a ``VideoError`` for a bad file, ``NoPersonDetected`` when nobody is in view.
     """
+    name = display_name or Path(path).name
     if workers > 1:
         from .parallel import shared_pool
 
         pool = shared_pool(workers, max_side=max_side)
-        return pool.extract_video(
+        result = pool.extract_video(
             path, max_duration_s=max_duration_s, max_pixels=max_pixels, require_person=require_person,
             frame_stride=frame_stride,
         )
+        if letterbox:
+            result.sequence.points = letterbox_points(result.sequence.points, result.width, result.height)
+            result.sequence.meta["letterbox"] = {"aspect": CANONICAL_ASPECT}
+        return result
     start = time.perf_counter()
-    reader = VideoReader(path, max_duration_s, max_pixels, max_side=max_side, frame_stride=frame_stride)
+    reader = VideoReader(
+        path, max_duration_s, max_pixels, max_side=max_side, frame_stride=frame_stride,
+        max_frames=max_frames, max_fps=max_fps, display_name=name,
+    )
     owned = extractor is None
-    extractor = extractor or HolisticExtractor(max_side=max_side)
     try:
-        extractor.reset()
-        out = [extractor.process(rgb) for rgb in reader]
+        extractor = extractor or make_extractor(mode, max_side=max_side)
+        out = extractor.process_frames(reader, reader.fps)
     finally:
         reader.close()
-        if owned:
+        if owned and extractor is not None:
             extractor.close()
     size = reader.frame_size or (reader.info.width, reader.info.height)
     return build_result(
         *_stack(out), reader.fps, size, {"total_s": time.perf_counter() - start},
-        video=reader.info, require_person=require_person, source=Path(path).name,
+        video=reader.info, require_person=require_person, source=name,
+        extractor=getattr(extractor, "name", "mediapipe.holistic"), letterbox=letterbox,
     )

@@ -10,6 +10,13 @@ OpenCV decodes first (its FFmpeg build reads mp4/H.264, webm/VP8/VP9, mov and av
 the fallback when OpenCV cannot open or decode a file. PyAV also probes the container, because
 it tells apart "the container says 58 frames" (mp4, mov, avi) from "unknown" (browser webm),
 which is what lets a truncated file be caught instead of silently giving half a clip.
+
+Work is bounded before any frame is decoded: ``probe_video`` refuses a clip whose container says
+it is too long (seconds or frames), too large (pixels a frame) or empty; ``max_fps`` keeps at most
+that many frames a second (a 240 fps clip is read as 30 fps: skipped frames are decoded, as the
+codec needs them, but never converted or scaled), and ``max_frames`` caps what is yielded.
+Rotation metadata (phone clips) is honoured: frames come out upright and ``info`` gives the
+upright size. Every error message names the file as the user knows it (``display_name``).
 """
 
 from __future__ import annotations
@@ -86,6 +93,8 @@ class VideoInfo:
     duration_s: float | None
     codec: str | None
     backend: str  # "opencv" or "pyav": who decodes the frames
+    rotation: int = 0  # degrees the stored frames are turned to show upright (0, 90, 180, 270)
+    display_name: str = ""  # the file's name as the user knows it (an upload's original name)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,16 +121,38 @@ def _probe_pyav(path: Path) -> dict | None:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration is not None:
                 duration = container.duration / 1_000_000
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rotation = _stream_rotation(container, stream)
+            if rotation in (90, 270):
+                width, height = height, width
             return {
                 "fps": fps,
                 "frame_count": int(stream.frames) or None,
-                "width": stream.codec_context.width,
-                "height": stream.codec_context.height,
+                "width": width,
+                "height": height,
                 "duration_s": duration,
                 "codec": stream.codec_context.name,
+                "rotation": rotation,
             }
     except (av.FFmpegError, OSError, IndexError, ValueError, ZeroDivisionError):
         return None
+
+
+def _stream_rotation(container, stream) -> int:
+    """Degrees (0/90/180/270) a clip's frames must turn counter-clockwise to stand upright."""
+    try:
+        for frame in container.decode(stream):
+            return _normal_rotation(getattr(frame, "rotation", 0))
+    except Exception:  # noqa: BLE001 - a frame that does not decode says nothing about rotation
+        return 0
+    return 0
+
+
+def _normal_rotation(degrees) -> int:
+    try:
+        return int(round(float(degrees or 0) / 90.0)) % 4 * 90
+    except (TypeError, ValueError):
+        return 0
 
 
 def _probe_opencv(path: Path) -> dict | None:
@@ -138,6 +169,7 @@ def _probe_opencv(path: Path) -> dict | None:
             "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             "duration_s": count / fps if count > 0 and _plausible(fps) else None,
             "codec": None,
+            "rotation": 0,
         }
     finally:
         cap.release()
@@ -155,18 +187,30 @@ def probe_video(
     path: str | Path,
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    *,
+    max_frames: int | None = None,
+    max_fps: float | None = None,
+    display_name: str | None = None,
+    frame_stride: int = 1,
 ) -> VideoInfo:
-    """Check that ``path`` is a decodable clip within the limits; raise a VideoError if not."""
+    """Check that ``path`` is a decodable clip within the limits, before decoding it.
+
+    Reads only the container's header (and one frame): resolution, frame rate, duration, frame
+    count, codec, rotation. Raises a VideoError naming ``display_name`` (default: the file's name)
+    when the clip is missing, empty, unreadable, over ``max_pixels`` a frame (VideoTooLargeError),
+    or over ``max_duration_s`` or ``max_frames`` frames once read at ``max_fps`` (VideoTooLongError).
+    """
     path = Path(path)
+    name = display_name or path.name
     if not path.is_file():
-        raise VideoNotFoundError(f"video file {path.name!r} does not exist; check the path or upload it again")
+        raise VideoNotFoundError(f"video file {name!r} does not exist; check the path or upload it again")
     if path.stat().st_size == 0:
-        raise EmptyVideoError(f"video file {path.name!r} is empty (0 bytes); record or upload the clip again")
+        raise EmptyVideoError(f"video file {name!r} is empty (0 bytes); record or upload the clip again")
 
     meta = _probe_pyav(path) or _probe_opencv(path)
     if meta is None or not meta["width"] or not meta["height"]:
         raise UnreadableVideoError(
-            f"{path.name!r} is not a video that can be read here; upload an {SUPPORTED} recording"
+            f"{name!r} is not a video that can be read here; upload an {SUPPORTED} recording"
         )
     fps = meta["fps"] if _plausible(meta["fps"]) else _FALLBACK_FPS
     duration = meta["duration_s"]
@@ -180,22 +224,58 @@ def probe_video(
         height=int(meta["height"]),
         duration_s=duration,
         codec=meta["codec"],
-        backend="opencv" if _opencv_decodes(path) else "pyav",
+        backend="pyav",
+        rotation=meta.get("rotation", 0),
+        display_name=name,
     )
-    check_limits(info, max_duration_s, max_pixels)
-    return info
+    # Limits first: nothing is decoded for a clip that would be refused anyway.
+    check_limits(info, max_duration_s, max_pixels, max_frames=max_frames, max_fps=max_fps,
+                 frame_stride=frame_stride)
+    backend = "opencv" if _opencv_decodes(path) else "pyav"
+    return VideoInfo(**{**info.to_dict(), "backend": backend})
 
 
-def check_limits(info: VideoInfo, max_duration_s: float | None, max_pixels: int | None) -> None:
+def fps_stride(fps: float, max_fps: float | None) -> int:
+    """Keep every n-th frame so ``fps / n <= max_fps`` (1 when no cap or already slow enough)."""
+    if not max_fps or max_fps <= 0 or fps <= max_fps * 1.01:
+        return 1
+    return int(np.ceil(fps / max_fps - 1e-6))
+
+
+def expected_frames(info: VideoInfo, stride: int = 1) -> int | None:
+    """Frames a reader with this stride will yield, from the container's header (None: unknown)."""
+    total = info.frame_count
+    if not total and info.duration_s:
+        total = int(round(info.duration_s * info.fps))
+    return -(-total // stride) if total else None
+
+
+def check_limits(
+    info: VideoInfo,
+    max_duration_s: float | None,
+    max_pixels: int | None,
+    *,
+    max_frames: int | None = None,
+    max_fps: float | None = None,
+    frame_stride: int = 1,
+) -> None:
+    name = info.display_name or Path(info.path).name
     if max_pixels is not None and info.width * info.height > max_pixels:
         raise VideoTooLargeError(
-            f"video is {info.width}x{info.height}, more than the {max_pixels:,} pixels a frame allowed; "
-            "record or export it at a lower resolution"
+            f"{name!r} is {info.width}x{info.height}, more than the {max_pixels:,} pixels a frame "
+            "allowed; record or export it at a lower resolution (720p is plenty)"
         )
     if max_duration_s is not None and info.duration_s is not None and info.duration_s > max_duration_s + 0.5:
         raise VideoTooLongError(
-            f"video lasts {info.duration_s:.1f} s, longer than the {max_duration_s:g} s allowed; "
+            f"{name!r} lasts {info.duration_s:.1f} s, longer than the {max_duration_s:g} s allowed; "
             "trim it to the sign you want recognised"
+        )
+    stride = frame_stride * fps_stride(info.fps, max_fps)
+    frames = expected_frames(info, stride)
+    if max_frames is not None and frames is not None and frames > max_frames:
+        raise VideoTooLongError(
+            f"{name!r} has {frames} frames to read (at {info.fps / stride:.0f} fps), more than the "
+            f"{max_frames} allowed; trim it to the sign you want recognised"
         )
 
 
@@ -204,27 +284,43 @@ def _too_long(n_frames: int, fps: float, max_duration_s: float | None) -> bool:
     return max_duration_s is not None and n_frames > (max_duration_s + 0.5) * fps
 
 
-def _frames_opencv(path: Path) -> Iterator[np.ndarray]:
+_SKIP = None  # what the raw decoders yield for a frame decoded but not kept
+
+
+def _frames_opencv(path: Path, keep) -> Iterator[np.ndarray | None]:
+    """RGB frames, upright (OpenCV applies rotation metadata); ``None`` for frames not kept."""
     cap = cv2.VideoCapture(str(path))
     try:
+        index = 0
         while True:
-            ok, bgr = cap.read()
-            if not ok:
-                return
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if not keep(index):
+                if not cap.grab():  # decoded (the codec needs it), never converted
+                    return
+                yield _SKIP
+            else:
+                ok, bgr = cap.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
     finally:
         cap.release()
 
 
-def _frames_pyav(path: Path) -> Iterator[np.ndarray]:
+def _frames_pyav(path: Path, keep, rotation: int = 0) -> Iterator[np.ndarray | None]:
     import av
 
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+            for index, frame in enumerate(container.decode(stream)):
+                if not keep(index):
+                    yield _SKIP
+                    continue
+                rgb = frame.to_ndarray(format="rgb24")
+                turn = _normal_rotation(getattr(frame, "rotation", rotation)) // 90
+                yield np.ascontiguousarray(np.rot90(rgb, turn)) if turn else rgb
     except av.FFmpegError as exc:
         # Frames already yielded stand; the caller checks the count against the container's.
         log.warning("PyAV stopped decoding %s: %s", path.name, exc)
@@ -248,9 +344,15 @@ _DONE = object()
 class VideoReader:
     """Decoded RGB frames of one clip, checked against the limits, decoded ahead in a thread.
 
-    ``max_side`` downscales frames in the decode thread (landmarks are normalised to the
-    frame, so this changes no coordinate). ``frame_stride`` keeps every n-th frame (the clip
-    is then seen at ``info.fps / frame_stride``). ``prefetch`` bounds the frames held in memory.
+    Limits are checked on the container's header before any frame is decoded (see
+    ``probe_video``) and again while decoding, for files that do not state their length:
+    ``max_duration_s`` seconds, ``max_pixels`` a frame, ``max_frames`` frames yielded.
+    ``max_fps`` keeps at most that many frames a second (a 240 fps clip yields every 8th frame;
+    ``fps`` then says the rate yielded); ``frame_stride`` keeps every n-th frame on top of that.
+    ``max_side`` downscales frames in the decode thread (landmarks are normalised to the frame,
+    so this changes no coordinate). ``prefetch`` bounds the frames held in memory.
+    ``display_name`` is the name every error message gives the file (an upload's original name;
+    default: the file's own name). Frames come out upright whatever the clip's rotation tag.
     """
 
     def __init__(
@@ -261,17 +363,29 @@ class VideoReader:
         max_side: int | None = None,
         prefetch: int = 8,
         frame_stride: int = 1,
+        *,
+        max_frames: int | None = None,
+        max_fps: float | None = None,
+        display_name: str | None = None,
     ) -> None:
         if frame_stride < 1:
             raise ValueError(f"frame_stride must be at least 1, got {frame_stride}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         self.path = Path(path)
-        self.frame_stride = frame_stride
+        self.display_name = display_name or self.path.name
         self.max_duration_s = max_duration_s
+        self.max_frames = max_frames
         self.max_side = max_side
         self.prefetch = prefetch
-        self.info = probe_video(self.path, max_duration_s, max_pixels)
+        self.info = probe_video(
+            self.path, max_duration_s, max_pixels, max_frames=max_frames, max_fps=max_fps,
+            display_name=self.display_name, frame_stride=frame_stride,
+        )
+        self.frame_stride = frame_stride * fps_stride(self.info.fps, max_fps)
         self.decoded_frames = 0
-        self.frame_size: tuple[int, int] | None = None  # (width, height) as decoded, before downscale
+        self.yielded_frames = 0
+        self.frame_size: tuple[int, int] | None = None  # (width, height) as decoded, upright, before downscale
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -292,34 +406,45 @@ class VideoReader:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def _raw_frames(self) -> Iterator[np.ndarray]:
+    def _keep(self, index: int) -> bool:
+        return index % self.frame_stride == 0
+
+    def _raw_frames(self) -> Iterator[np.ndarray | None]:
         if self.info.backend == "opencv":
             n = 0
-            for n, frame in enumerate(_frames_opencv(self.path), start=1):  # noqa: B007
+            for n, frame in enumerate(_frames_opencv(self.path, self._keep), start=1):  # noqa: B007
                 yield frame
             if n > 0:
                 return
             # OpenCV opened it but gave nothing: let PyAV try before giving up.
-        yield from _frames_pyav(self.path)
+        yield from _frames_pyav(self.path, self._keep, self.info.rotation)
 
     def _checked_frames(self) -> Iterator[np.ndarray]:
+        name = self.display_name
         for rgb in self._raw_frames():
             if self._stop.is_set():
                 return  # abandoned by the consumer: no completeness check
             self.decoded_frames += 1
-            if self.frame_size is None:
-                self.frame_size = (rgb.shape[1], rgb.shape[0])
             if _too_long(self.decoded_frames, self.info.fps, self.max_duration_s):
                 raise VideoTooLongError(
-                    f"video runs past the {self.max_duration_s:g} s allowed; trim it to the sign you "
+                    f"{name!r} runs past the {self.max_duration_s:g} s allowed; trim it to the sign you "
                     "want recognised"
                 )
-            if (self.decoded_frames - 1) % self.frame_stride == 0:
-                yield downscale(rgb, self.max_side)
+            if rgb is _SKIP:
+                continue
+            if self.frame_size is None:
+                self.frame_size = (rgb.shape[1], rgb.shape[0])
+            self.yielded_frames += 1
+            if self.max_frames is not None and self.yielded_frames > self.max_frames:
+                raise VideoTooLongError(
+                    f"{name!r} has more than the {self.max_frames} frames allowed (at {self.fps:.0f} fps); "
+                    "trim it to the sign you want recognised"
+                )
+            yield downscale(rgb, self.max_side)
         self._check_complete()
 
     def _check_complete(self) -> None:
-        name = self.path.name
+        name = self.display_name
         if self.decoded_frames == 0:
             raise CorruptVideoError(
                 f"no frame of {name!r} could be decoded; the file is damaged or not a finished "
@@ -377,8 +502,12 @@ def read_video(
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     max_side: int | None = None,
+    **options,
 ) -> tuple[list[np.ndarray], VideoInfo]:
-    """All frames of a clip (RGB uint8) and its info; raises a VideoError on bad input."""
-    reader = VideoReader(path, max_duration_s, max_pixels, max_side)
+    """All frames of a clip (RGB uint8) and its info; raises a VideoError on bad input.
+
+    ``options`` as VideoReader's: max_frames, max_fps, frame_stride, display_name.
+    """
+    reader = VideoReader(path, max_duration_s, max_pixels, max_side, **options)
     return list(reader), reader.info
 
