@@ -7,7 +7,9 @@
 
 The page is at `/`, the API at `/healthz`, `/v1/...` (OpenAPI docs at `/docs`). Settings come from
 environment variables (MODELS_DIR, SIM_THRESHOLD, ...; see signseek/settings.py). Works unchanged
-as a Hugging Face Space (sdk: gradio, app_file: app.py) and on Render/Heroku (Procfile).
+as a Hugging Face Space (sdk: gradio, app_file: app.py) and on Render/Heroku (Procfile). When a
+`/data` folder is writable (a Space with persistent storage) and STORE_PATH / FEEDBACK_DIR are not
+set, enrolled signs and feedback flags are kept there, so they survive a restart.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import secrets
 import threading
 import time
+from pathlib import Path
 
 # Privacy and offline use by default: no Gradio telemetry, no Hub look-ups.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -31,7 +34,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "GRADIO_SERVER_PORT") or 7860), help="port (default $PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link too")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "info"))
+    parser.add_argument("--workers", type=int, default=None, help="processes serving POST /v1/inference beside "
+                        "this one, which serves the UI and the rest (default $API_WORKERS or 1; demo/workers.py)")
     return parser.parse_args(argv)
+
+
+PERSISTENT_DIR = Path("/data")  # a Hugging Face Space's persistent storage, when it is attached
+
+
+def use_persistent_storage(env: dict | None = None, data_dir: Path = PERSISTENT_DIR) -> dict[str, str]:
+    """Point STORE_PATH and FEEDBACK_DIR under ``data_dir`` when it is a writable folder and they
+    are not set already (explicit settings always win). Returns what was set."""
+    env = os.environ if env is None else env
+    if not (data_dir.is_dir() and os.access(data_dir, os.W_OK)):
+        return {}
+    wanted = {"STORE_PATH": str(data_dir / "signseek" / "enrolled.db"),
+              "FEEDBACK_DIR": str(data_dir / "signseek" / "feedback")}
+    chosen = {name: value for name, value in wanted.items() if not env.get(name)}
+    env.update(chosen)
+    return chosen
 
 
 def _open_share_link(port: int) -> None:
@@ -47,6 +68,8 @@ def _open_share_link(port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    for name, value in use_persistent_storage().items():
+        print(f"* {name}={value} (persistent storage)", flush=True)
     import uvicorn
 
     from demo.server import create_server
@@ -57,6 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     except BundleError as exc:  # no bundle yet, or one that fails its manifest: say what to do
         raise SystemExit(f"SignSeek cannot start: {exc}\nTrain and export a bundle into models/ "
                          "(python -m trainer ...) or point MODELS_DIR at one.") from None
+    from demo.workers import with_api_workers, workers_from_env
+
+    workers = args.workers or workers_from_env()
+    if workers > 1:  # REST inference on worker processes; the UI, Socket.IO and the rest stay here
+        app = with_api_workers(app, workers, log_level=args.log_level)
+        print(f"* {workers} API worker processes serve POST /v1/inference", flush=True)
     # A short graceful shutdown: open Gradio event streams would otherwise hold a restart up.
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                             timeout_graceful_shutdown=3)

@@ -8,6 +8,8 @@ an mp4 the browser can play.
     path = render_skeleton_video(points, frames=None, fps=30)        # blank canvas
     path = render_skeleton_video(points, frames=rgb_frames, fps=30)  # overlay on the clip
     image = draw_skeleton(rgb_frame, points[t])                      # one frame (live tab)
+    points = features_to_points(reference_features, feature_config)  # a reference as the model sees it
+    gif = render_gif(points, "hello.gif")                            # a small looping thumbnail
 
 Encoding: H.264 (yuv420p) in mp4 through PyAV's libx264 — what Chromium, Firefox and Safari all
 play in a <video> tag. If PyAV or libx264 is missing we fall back to VP8 in webm through
@@ -212,17 +214,31 @@ def render_skeleton_video(
     max_side: int = 640,
     canvas_size: tuple[int, int] = DEFAULT_CANVAS,
     highlight: tuple[int, int] | None = None,
+    indices: Sequence[int] | None = None,
 ) -> Path:
     """Landmarks ``[T, 543, 3]`` as a playable video; drawn over ``frames`` (RGB) when given.
 
     ``highlight=(start, stop)`` marks the frames the engine kept after idle trimming: frames
     outside it are dimmed so users see which part of the clip was recognised.
+    ``indices``: the clip frame each of ``frames`` is (when only some frames were kept, see
+    `FrameKeeper`); the video then shows those frames with their landmarks, at ``fps``.
     """
     points = np.asarray(points, dtype=np.float32)
     if points.ndim != 3 or points.shape[1:] != (543, 3):
         raise RenderError(f"landmarks must have shape [T, 543, 3], got {points.shape}")
     if len(points) == 0:
         raise RenderError("the clip has no frames")
+    if indices is not None:
+        if frames is None or len(indices) != len(frames):
+            raise RenderError("indices need one entry per frame")
+        order = [i for i in indices if 0 <= i < len(points)]
+        frames = [f for i, f in zip(indices, frames, strict=True) if 0 <= i < len(points)]
+        if not order:
+            raise RenderError("none of the kept frames has landmarks")
+        points = points[order]
+        source_index = order
+    else:
+        source_index = list(range(len(points)))
     if frames is None:
         points = fit_to_view(points)
     images = []
@@ -236,7 +252,7 @@ def render_skeleton_video(
                 base = cv2.resize(base, (round(base.shape[1] * factor), round(base.shape[0] * factor)),
                                   interpolation=cv2.INTER_AREA)
         image = draw_skeleton(base, frame_points, canvas_size=canvas_size)
-        if highlight is not None and not (highlight[0] <= t < highlight[1]):
+        if highlight is not None and not (highlight[0] <= source_index[t] < highlight[1]):
             image = (image * 0.45).astype(np.uint8)
         _label(image, caption)
         images.append(image)
@@ -262,15 +278,33 @@ def is_browser_playable(path: str | Path) -> bool:
     return (path.suffix.lower(), probe_codec(path)) in PLAYABLE
 
 
+def preview_reason(path: str | Path) -> str:
+    """Why a browser cannot show ``path`` as it is ("codec", "no duration"), or "" when it can.
+
+    Chromium plays neither HEVC nor mp4v; a MediaRecorder webm (the webcam recording) plays but
+    declares no duration, so the player shows "0:00 / Infinity:NaN:NaN".
+    """
+    path = Path(path)
+    if not is_browser_playable(path):
+        return "codec"
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            if container.duration is None and not container.streams.video[0].duration:
+                return "no duration"
+    except Exception:
+        return "codec"
+    return ""
+
+
 def browser_playable_copy(path: str | Path, cache_dir: str | Path | None = None, max_side: int = 640) -> Path:
     """``path`` itself when browsers play it, else an H.264 mp4 copy (cached by name, size and time).
 
     The MSL-150 clips are HEVC, which Chromium does not play; left alone, Gradio would convert
-    them with the ffmpeg command at every start. Landmark extraction downscales frames to 640
-    px anyway, so recognising the copy gives the same landmarks as the original.
+    them with the ffmpeg command at every start. Frames come from the project's `VideoReader`
+    (what landmark extraction decodes, rotation included), downscaled to ``max_side``.
     """
-    import cv2 as _cv2
-
     path = Path(path)
     if is_browser_playable(path):
         return path
@@ -278,22 +312,107 @@ def browser_playable_copy(path: str | Path, cache_dir: str | Path | None = None,
     folder = Path(cache_dir) if cache_dir else render_dir() / "playable"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{path.stem}-{stat.st_size:x}-{int(stat.st_mtime):x}.mp4"
-    if out.is_file() and out.stat().st_size > 0:
-        return out
-    import av
+    for done in (out, out.with_suffix(".webm")):
+        if done.is_file() and done.stat().st_size > 0:
+            return done
+    from signseek.landmarks.video import VideoReader
 
-    images, fps = [], 30.0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        if stream.average_rate:
-            fps = float(stream.average_rate)
-        for frame in container.decode(stream):
-            rgb = frame.to_ndarray(format="rgb24")
-            scale = max_side / max(rgb.shape[:2])
-            if scale < 1:
-                rgb = _cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
-                                  interpolation=_cv2.INTER_AREA)
-            images.append(rgb)
-    tmp = encode_video(images, fps, folder)
+    reader = VideoReader(path, max_duration_s=None, max_side=max_side)
+    images = list(reader)
+    tmp = encode_video(images, reader.info.fps, folder)
     tmp.replace(out.with_suffix(tmp.suffix))
     return out.with_suffix(tmp.suffix)
+
+
+class FrameKeeper:
+    """At most ``max_frames`` frames of a clip, spread evenly over it, for the overlay video.
+
+    Memory stays bounded whatever the clip: when more would be kept, every other kept frame is
+    dropped and the stride doubles. ``offer`` takes a function, so frames that are not kept are
+    never downscaled.
+    """
+
+    def __init__(self, max_frames: int = 120, expected: int | None = None) -> None:
+        self.max_frames = max(2, int(max_frames))
+        self.stride = max(1, -(-int(expected) // self.max_frames)) if expected else 1
+        self._frames: dict[int, np.ndarray] = {}
+
+    def offer(self, index: int, make) -> None:
+        if index % self.stride:
+            return
+        self._frames[index] = make()
+        while len(self._frames) > self.max_frames:
+            self.stride *= 2
+            self._frames = {i: f for i, f in self._frames.items() if i % self.stride == 0}
+
+    @property
+    def indices(self) -> list[int]:
+        return sorted(self._frames)
+
+    @property
+    def frames(self) -> list[np.ndarray]:
+        return [self._frames[i] for i in self.indices]
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+# Where a reference drawn from its features sits on the canvas: shoulders centred a little
+# above the middle, one shoulder width = this fraction of the canvas (fit_to_view zooms after).
+_TORSO_CENTRE = (0.5, 0.38)
+_TORSO_SCALE = 0.22
+
+
+def features_to_points(features: np.ndarray, feature_config) -> np.ndarray:
+    """A prepared feature sequence ``[L, F]`` back to drawable landmarks ``[L, 543, 3]``.
+
+    The features hold the upper-body pose points and both hands' positions, centred on the
+    shoulders and scaled by their width (see signseek.features), plus each hand's presence:
+    enough to draw how a reference sign is made, as the model sees it. Face, depth and the
+    absolute position in the frame are not in the features, so they are not drawn.
+    """
+    from signseek.features import FeatureConfig
+
+    cfg = feature_config if isinstance(feature_config, FeatureConfig) else FeatureConfig.from_dict(feature_config)
+    features = np.asarray(features, dtype=np.float32)
+    blocks = cfg.blocks
+    if features.ndim != 2 or features.shape[1] != cfg.feature_dim:
+        raise RenderError(f"features must be [L, {cfg.feature_dim}], got {features.shape}")
+    n = len(features)
+    points = np.full((n, 543, 3), np.nan, dtype=np.float32)
+    if "pose" in blocks:
+        pose = features[:, blocks["pose"]].reshape(n, -1, 2)
+        for j, index in enumerate(cfg.pose_points):
+            points[:, index, :2] = pose[:, j]
+            points[:, index, 2] = 0.0
+    hands = features[:, blocks["hands"]].reshape(n, 2, 21, 2)
+    present = features[:, blocks["presence"]] > 0.5
+    for side, part in enumerate((LEFT_HAND, RIGHT_HAND)):
+        seen = present[:, side]
+        points[seen, part, :2] = hands[seen, side]
+        points[seen, part, 2] = 0.0
+    points[..., 0] = _TORSO_CENTRE[0] + points[..., 0] * _TORSO_SCALE
+    points[..., 1] = _TORSO_CENTRE[1] + points[..., 1] * _TORSO_SCALE
+    return points
+
+
+def render_gif(points: np.ndarray, path: str | Path, size: int = 200, fps: float = 12.0, caption: str = "") -> Path:
+    """Landmarks ``[T, 543, 3]`` as a small looping animated GIF on a dark canvas (gallery thumbnails)."""
+    from PIL import Image
+
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 3 or points.shape[1:] != (543, 3) or len(points) == 0:
+        raise RenderError(f"landmarks must have shape [T, 543, 3] with T >= 1, got {points.shape}")
+    points = fit_to_view(points)
+    images = []
+    for frame_points in points:
+        image = draw_skeleton(None, frame_points, canvas_size=(size, size), draw_face=False)
+        _label(image, caption)
+        images.append(Image.fromarray(image).convert("P", palette=Image.Palette.ADAPTIVE, colors=32))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:6]}.gif")
+    images[0].save(tmp, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0,
+                   optimize=False, disposal=1)
+    tmp.replace(path)
+    return path

@@ -54,3 +54,87 @@ def test_bad_input_is_a_render_error(tmp_path):
         render_skeleton_video(np.zeros((4, 10, 3)), out_dir=tmp_path)
     with pytest.raises(RenderError, match="no frames"):
         encode_video([], 30, tmp_path)
+
+
+def test_features_draw_back_to_the_landmarks_they_came_from(sample_points):
+    """A reference's stored features (all the bundle keeps of it) give back its pose and hands."""
+    from demo.render import features_to_points
+    from signseek.features import FeatureConfig, prepare_sequence
+    from signseek.landmarks.schema import LEFT_SHOULDER, RIGHT_HAND, RIGHT_SHOULDER
+
+    cfg = FeatureConfig(trim_idle=False, length_mode="crop", seq_len=len(sample_points))
+    drawn = features_to_points(prepare_sequence(sample_points, cfg), cfg)
+    assert drawn.shape == sample_points.shape
+
+    def relative(points, t, index):  # a point relative to the shoulders, in shoulder widths
+        left, right = points[t, LEFT_SHOULDER, :2], points[t, RIGHT_SHOULDER, :2]
+        return (points[t, index, :2] - (left + right) / 2) / np.linalg.norm(left - right)
+
+    seen = [t for t in range(len(sample_points)) if np.isfinite(sample_points[t, RIGHT_HAND]).all()]
+    assert seen, "the sample has no frame with the right hand"
+    for t in seen:
+        for index in (RIGHT_HAND.start, RIGHT_HAND.start + 8, 15):  # wrist, index fingertip, pose wrist
+            np.testing.assert_allclose(relative(drawn, t, index), relative(sample_points, t, index), atol=1e-4)
+    missing = [t for t in range(len(sample_points)) if not np.isfinite(sample_points[t, RIGHT_HAND]).any()]
+    for t in missing:  # a hand not seen is not drawn (not put at the shoulders' centre)
+        assert np.isnan(drawn[t, RIGHT_HAND]).all()
+    assert np.isnan(drawn[:, 33:501]).all()  # the features hold no face
+
+
+def test_gif_thumbnail_loops_every_frame(sample_points, tmp_path):
+    from PIL import Image
+
+    from demo.render import render_gif
+
+    path = render_gif(sample_points, tmp_path / "hello.gif", size=120)
+    with Image.open(path) as gif:
+        assert gif.size == (120, 120) and gif.n_frames == len(sample_points) and gif.info.get("loop") == 0
+
+
+def test_frame_keeper_stays_bounded_and_spread_over_any_clip():
+    from demo.render import FrameKeeper
+
+    made = []
+    keeper = FrameKeeper(max_frames=10)  # the length is not known up front
+    for i in range(1000):
+        keeper.offer(i, lambda i=i: made.append(i) or np.full((4, 4, 3), i % 256, np.uint8))
+    assert 5 <= len(keeper) <= 10 and keeper.indices[0] == 0 and keeper.indices[-1] > 1000 - keeper.stride
+    assert len(set(np.diff(keeper.indices))) == 1  # evenly spread
+    assert len(made) < 200  # frames that could not be kept were never made
+    known = FrameKeeper(max_frames=10, expected=1000)
+    for i in range(1000):
+        known.offer(i, lambda: np.zeros((2, 2, 3), np.uint8))
+    assert len(known) == 10 and known.stride == 100
+
+
+def test_overlay_from_kept_frames_uses_each_frames_own_landmarks(sample_points, tmp_path):
+    import av
+
+    indices = list(range(0, len(sample_points), 4))
+    frames = [np.full((120, 90, 3), 40, dtype=np.uint8) for _ in indices]
+    path = render_skeleton_video(sample_points, frames=frames, indices=indices, fps=5, out_dir=tmp_path)
+    with av.open(str(path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(indices)
+    with pytest.raises(RenderError, match="one entry per frame"):
+        render_skeleton_video(sample_points, frames=frames, indices=indices[:-1], out_dir=tmp_path)
+
+
+def test_preview_is_needed_for_hevc_and_for_a_recording_without_duration(tmp_path):
+    import shutil
+    import subprocess
+
+    from demo_support import SAMPLE_VIDEOS
+
+    from demo.render import preview_reason
+
+    assert preview_reason(SAMPLE_VIDEOS / "signer_selfie.mp4") == ""  # H.264 mp4 with a duration
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is missing (apt-get install ffmpeg): the HEVC and webm cases are not checked")
+    hevc, webm = tmp_path / "phone.mp4", tmp_path / "recording.webm"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SAMPLE_VIDEOS / "signer_selfie.mp4"),
+                    "-frames:v", "10", "-c:v", "libx265", "-x265-params", "log-level=error", str(hevc)], check=True)
+    with open(webm, "wb") as out:  # to a pipe, as MediaRecorder writes: no duration, no cues
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(SAMPLE_VIDEOS / "signer_selfie.mp4"),
+                        "-frames:v", "10", "-c:v", "libvpx", "-f", "webm", "pipe:1"], check=True, stdout=out)
+    assert preview_reason(hevc) == "codec"
+    assert preview_reason(webm) == "no duration"

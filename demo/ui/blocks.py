@@ -1,21 +1,27 @@
-"""The Gradio Blocks: Recognise, Live, Add a sign, Model.
+"""The Gradio Blocks: Recognise, Signs, Live, Add a sign, About, Model.
 
-Every event has an ``api_name``, so everything the page does can be scripted with
+Every event a script needs has an ``api_name``, so everything the page does can be scripted with
 `gradio_client` (see tests/test_demo_client.py):
 
-    /recognise_video  (video)                   -> banner, ranked, chart, skeleton, timings, raw
-    /random_sample    ()                        -> the same (and an emptied input), for a stored sequence
-    /live_stream      (image)                   -> overlay, captions   (the browser's webcam stream)
-    /live_frame       (image)                   -> overlay, captions   (the same, one call a frame)
-    /live_reset       ()                        -> captions
-    /enrol_sign       (name, files, clip1..3)   -> status, signs, deletable names
-    /list_signs       ()                        -> signs, deletable names
-    /delete_sign      (name)                    -> status, signs, deletable names
-    /model_info       ()                        -> card, vocabulary, thresholds, manifest
+    /recognise_video  (video)                    -> banner, explained table, all scores, chart, skeleton,
+                                                    timings, raw, flag status, input preview
+    /run_example      (example id)               -> the same, for a built-in example ("sample:45", "clip:hoy_001.mp4")
+    /random_sample    ()                         -> the same, for a random held-out stored clip
+    /flag_result      (correction, consent)      -> status   (the last result of this session, kept as feedback)
+    /delete_flag      ()                         -> status   (this session's last flag, deleted)
+    /live_stream      (image)                    -> overlay, captions   (the browser's webcam stream)
+    /live_frame       (image)                    -> overlay, captions   (the same, one call a frame)
+    /live_reset       ()                         -> captions
+    /enrol_sign       (name, files, clip1..3, mode "new"|"add", key) -> status, signs, deletable names
+    /list_signs       ()                         -> signs, deletable names
+    /delete_sign      (name, key)                -> status, signs, deletable names
+    /gallery          ()                         -> every sign: [(thumbnail, caption)]
+    /model_info       ()                         -> card, vocabulary, thresholds, manifest
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -25,109 +31,298 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
+from signseek.feedback import WHAT_IS_KEPT  # noqa: E402
+
 from . import views  # noqa: E402
-from .backend import DemoBackend, DemoInputError, LiveSession, Outcome, unexpected  # noqa: E402
+from .backend import LANGUAGE, DemoBackend, DemoInputError, LiveSession, Outcome, unexpected  # noqa: E402
+from .examples import NO_SIGN  # noqa: E402
 
 log = logging.getLogger("signseek.demo")
 
-INTRO = """# SignSeek
-Sign into your webcam or upload a clip: MediaPipe finds your hands, face and body, the encoder
-turns the movement into an embedding, and the nearest reference signs are ranked (with DTW
-re-ranking and a check against each sign's average). New signs can be added from three clips,
-with no retraining."""
+NOT_IN_LIST = "(a sign not in this list)"
 
 
-def _outcome_outputs(outcome: Outcome, thresholds: dict) -> tuple:
-    """An Outcome -> (banner, ranked, chart, skeleton video, timings, raw result)."""
+def intro(backend: DemoBackend) -> str:
+    return (f"# SignSeek: {LANGUAGE} sign recognition\n"
+            f"{backend.vocabulary_summary()} Sign one of them into your webcam or upload a clip (about 2 s, upper "
+            "body and hands in view), or click an example. The **Signs** tab shows how each one is made; "
+            "**About** says what this demo is for and what it cannot do.")
+
+
+ABOUT = """## About this demo
+
+**What it is for.** SignSeek recognises single, isolated signs from a short clip, to show how
+sign recognition can work as *retrieval*: your clip is compared with reference clips of each
+sign, and a new sign can be added from three clips without retraining. It is a research demo,
+not an interpreter: it does not translate sentences, and it must not be relied on where a
+misunderstanding matters (health, law, emergencies). Ask Deaf signers what they need.
+
+**Language and data.** {language}. The shipped signs come from the traduttore ASL dataset
+(landmark recordings of a few signers in a café setting: {n_signs} signs, a few sittings each,
+MIT license). The "signs it does not know" examples are Mexican Sign Language clips from MSL-150
+(MIT; cite its CITATION.cff). The phone selfie clip comes from the pose-format project's test
+data (MIT). The model and code are MIT licensed.
+
+**How it decides.** MediaPipe finds your body and hand landmarks (the video itself is not kept);
+the model turns the movement into a vector and looks for the closest reference clips, re-checks
+the best ones frame by frame (DTW), and compares your clip with each sign's average. It answers
+only when the best sign is close enough, clearly ahead of the next one, and agrees with the
+average; otherwise it says **Not sure**, **Not a sign it knows** or **No sign**, and why.
+
+**Unknown signs.** A sign outside the vocabulary should be rejected ("Not a sign it knows"). It
+is not always: a sign that moves like a known one can be taken for it. The examples marked
+"should be rejected" show how it does on signs of another language; the verdict says when an
+example did not give what it should.
+
+**Limitations.** Few signers and sittings: other signers, lighting, camera angles, left-handed
+signing and fast or partial signs do worse. Fingerspelled letters that differ only in hand shape
+are easily confused. Only one sign per clip; no facial grammar is read (the shipped model does
+not use the face). Landmarks run on the server: a 2-second clip takes a few seconds.
+
+**Your data.** Clips you upload are used to answer and are not stored, except their landmarks
+for a short time in memory. {feedback} Signs added in "Add a sign" are kept on this server until
+deleted.
+
+**Numbers in the results.**
+{legend}
+"""
+
+
+def _about(backend: DemoBackend) -> str:
+    legend = "\n".join(f"- **{name}**: {text}" for name, text in views.LEGEND.items())
+    if backend.feedback is None:
+        feedback = "Feedback flags are switched off on this deployment: nothing else is kept."
+    else:
+        feedback = (f"If you flag a wrong answer and agree, we keep {WHAT_IS_KEPT}, for "
+                    f"{backend.feedback.retention_days:g} days at most, apart from the signs the demo answers with.")
+    return ABOUT.format(language=LANGUAGE, n_signs=len(backend.vocabulary()), feedback=feedback, legend=legend)
+
+
+def build_ui(backend: DemoBackend) -> gr.Blocks:
+    """The demo's Blocks, bound to one backend (shared with the API when mounted by demo.server)."""
+    backend.start_warming()
+    with gr.Blocks(title="SignSeek — ASL sign recognition demo", analytics_enabled=False) as blocks:
+        intro_md = gr.Markdown(intro(backend), elem_id="intro")
+        # "wrap": at 390 px every tab stays in view on a second row, none behind a "more" menu.
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
+            with gr.Tab("Recognise", id="recognise"):
+                recognise = _recognise_tab(backend)
+            with gr.Tab("Signs", id="signs"):
+                signs_view = _signs_tab(backend, tabs, recognise)
+            with gr.Tab("Live", id="live"):
+                _live_tab(backend)
+            with gr.Tab("Add a sign", id="enrol"):
+                enrol_view = _enrol_tab(backend)
+            with gr.Tab("About", id="about"):
+                gr.Markdown(_about(backend), elem_id="about")
+            with gr.Tab("Model", id="model"):
+                model_info, model_outputs = _model_tab(backend)
+
+        # After every change to the signs, every list on the page is redrawn.
+        def refresh_lists():
+            table = backend.signs_table()
+            return (intro(backend), backend.gallery.items(), table, table,
+                    gr.Dropdown(choices=[*backend.vocabulary(), NOT_IN_LIST]))
+
+        lists = [intro_md, signs_view["gallery"], signs_view["table"], model_outputs[1], recognise["correction"]]
+        for event in enrol_view["changed"]:
+            event.then(refresh_lists, None, lists, api_name=False, show_progress="hidden")
+        # The model card and the lists fill in when the page opens (scripts use /model_info, /gallery).
+        blocks.load(model_info, None, model_outputs, api_name=False)
+        blocks.load(refresh_lists, None, lists, api_name=False, show_progress="hidden")
+    return blocks
+
+
+def _outcome_outputs(outcome: Outcome, thresholds: dict, input_update=None) -> tuple:
+    """An Outcome -> (banner, explained, all scores, chart, skeleton, timings, raw, flag status, last, input)."""
+    if input_update is None:
+        input_update = gr.Video(value=str(outcome.preview)) if outcome.preview else gr.skip()
     if outcome.error:
         gr.Warning(outcome.error)
         empty = views.ranked_table(None)
-        return (views.error_banner(outcome.error), empty, None, None,
-                views.timings_table(outcome.timings), {"error": outcome.error})
+        return (views.error_banner(outcome.error), "", empty, None, None, views.timings_table(outcome.timings),
+                {"error": outcome.error}, "", None, input_update)
     result = outcome.result
+    last = {"points": outcome.points, "result": result, "clip": outcome.clip}
     return (
         views.banner_markdown(result, thresholds, outcome.source),
+        views.ranked_html(result, thresholds),
         views.ranked_table(result),
         views.candidates_figure(result, thresholds),
         str(outcome.skeleton_video) if outcome.skeleton_video else None,
         views.timings_table(outcome.timings),
         {**views.as_dict(result), "source": outcome.source, "stage_timings_ms": outcome.timings},
+        "",
+        last,
+        input_update,
     )
 
 
-def build_ui(backend: DemoBackend) -> gr.Blocks:
-    """The demo's Blocks, bound to one backend (shared with the API when mounted by demo.server)."""
-    with gr.Blocks(title="SignSeek — sign recognition demo", analytics_enabled=False) as blocks:
-        gr.Markdown(INTRO)
-        with gr.Tabs():
-            with gr.Tab("Recognise", id="recognise"):
-                _recognise_tab(backend)
-            with gr.Tab("Live", id="live"):
-                _live_tab(backend)
-            with gr.Tab("Add a sign", id="enrol"):
-                _enrol_tab(backend)
-            with gr.Tab("Model", id="model"):
-                model_info, model_outputs = _model_tab(backend)
-        # The model card fills in when the page opens (scripted callers use /model_info).
-        blocks.load(model_info, None, model_outputs, api_name=False)
-    return blocks
-
-
-def _recognise_tab(backend: DemoBackend) -> None:
-    with gr.Row():
-        with gr.Column(scale=1):
+def _recognise_tab(backend: DemoBackend) -> dict:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
             video_in = gr.Video(sources=["webcam", "upload"], label="Sign a clip (webcam or upload)",
-                                include_audio=True, elem_id="recognise-video", height=360)
+                                include_audio=True, elem_id="recognise-video", height=340)
             with gr.Row():
                 run = gr.Button("Recognise", variant="primary", elem_id="recognise-run")
-                sample = gr.Button("Random reference sample", elem_id="random-sample")
-            example_slot = gr.Column()  # filled below, once the outputs exist
-            examples = backend.example_videos()
-
-        with gr.Column(scale=1):
-            banner = gr.HTML(views.info_banner("Record or upload a clip, pick an example, or try a "
-                                               "random reference sample."), elem_id="recognise-banner")
-            skeleton = gr.Video(label="What the model saw (landmarks)", interactive=False, autoplay=True,
-                                loop=True, elem_id="recognise-skeleton", height=300)
+                sample = gr.Button("Random held-out clip", elem_id="random-sample")
+            example_buttons = _example_buttons(backend)
+        with gr.Column(scale=1, min_width=300):
+            banner = gr.HTML(views.info_banner("Record or upload a clip, or click an example."),
+                             elem_id="recognise-banner")
+            skeleton = gr.Video(label="What the model saw (landmarks over the clip)", interactive=False,
+                                autoplay=True, loop=True, elem_id="recognise-skeleton", height=300)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            explained = gr.HTML(elem_id="recognise-ranked", label="Closest signs")
+        with gr.Column(scale=2, min_width=300):
+            chart = gr.Plot(label="Similarity of the closest signs", elem_id="recognise-chart")
+    last = gr.State(None)
+    flag_id = gr.State(None)
+    with gr.Accordion("Wrong answer? Tell us", open=False, elem_id="flag"):
+        gr.Markdown(backend.feedback_notice, elem_id="flag-notice")
+        with gr.Row():
+            correction = gr.Dropdown(choices=[*backend.vocabulary(), NOT_IN_LIST], value=None,
+                                     allow_custom_value=True, label="What did you sign?", elem_id="flag-correction",
+                                     info="Pick the sign, or type its name if it is not in the list.")
+            consent = gr.Checkbox(label="I agree that the landmarks and the answer are kept as described above",
+                                  elem_id="flag-consent")
+        with gr.Row():
+            send = gr.Button("Send feedback", elem_id="flag-send", interactive=backend.feedback is not None)
+            undo = gr.Button("Delete what I sent", elem_id="flag-delete", variant="stop", visible=False)
+        flag_status = gr.HTML(elem_id="flag-status")
+    with gr.Accordion("All scores (table)", open=False):
+        ranked = gr.Dataframe(value=views.ranked_table(None), label="Ranked candidates, every score",
+                              interactive=False, elem_id="recognise-scores", wrap=False)
     with gr.Row():
-        with gr.Column(scale=3):
-            ranked = gr.Dataframe(value=views.ranked_table(None), label="Ranked candidates",
-                                  interactive=False, elem_id="recognise-ranked", wrap=True,
-                                  column_widths=["7%", "16%", "11%", "11%", "11%", "11%", "11%", "11%", "11%"])
-        with gr.Column(scale=2):
-            chart = gr.Plot(label="Candidates", elem_id="recognise-chart")
-    with gr.Row():
-        timings = gr.Dataframe(value=views.timings_table({}), label="Timings (ms)", interactive=False,
+        timings = gr.Dataframe(value=views.timings_table({}), label="Time of each stage (ms)", interactive=False,
                                elem_id="recognise-timings")
         with gr.Accordion("Raw result", open=False):
             raw = gr.JSON(label="Engine result")
-    outputs = [banner, ranked, chart, skeleton, timings, raw]
+    outputs = [banner, explained, ranked, chart, skeleton, timings, raw, flag_status, last, video_in]
 
     def recognise_video(video: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         outcome = backend.recognise_clip(video, progress=progress)
         return _outcome_outputs(outcome, backend.thresholds())
 
+    def run_example(example_id: str, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+        example = backend.example(example_id)
+        outcome = backend.run_example(example_id, progress=progress)
+        clip = backend.example_playable(example) if example is not None and example.video is not None else None
+        # The input shows the example clip (or nothing, for a stored landmark replay).
+        return _outcome_outputs(outcome, backend.thresholds(), gr.Video(value=str(clip) if clip else None))
+
     def random_sample(progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         outcome = backend.recognise_random_sample(progress=progress)
-        # The input player is emptied: the result is the stored sample's, not the clip shown there.
-        return (*_outcome_outputs(outcome, backend.thresholds()), None)
+        # The input is emptied: the result is the stored clip's, replayed as a skeleton.
+        return _outcome_outputs(outcome, backend.thresholds(), gr.Video(value=None))
 
-    def run_example(video: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
-        return recognise_video(video, progress)
+    def flag_result(correction_value: str | None, agreed: bool, last_result: dict | None):
+        text = "" if correction_value == NOT_IN_LIST else correction_value
+        try:
+            item = backend.flag(last_result, text, agreed)
+        except DemoInputError as exc:
+            return views.error_banner(str(exc)), None, gr.Button(visible=False)
+        except Exception as exc:
+            log.exception("keeping a feedback flag failed")
+            return views.error_banner(unexpected(exc)), None, gr.Button(visible=False)
+        return (views.success_banner(f"Thank you: kept as feedback {item} ({WHAT_IS_KEPT}). You can delete it "
+                                     "now with the button below."), item, gr.Button(visible=True))
 
-    if examples:
-        with example_slot:
-            # Clicking one recognises it at once. Never cached: on Spaces caching would run every
-            # example through MediaPipe at start-up.
-            gr.Examples(examples=[[str(path)] for _, path in examples], inputs=[video_in], outputs=outputs,
-                        fn=run_example, run_on_click=True, cache_examples=False,
-                        example_labels=[label for label, _ in examples], label="Real clips (no webcam needed)",
-                        elem_id="recognise-examples", api_visibility="private")
+    def delete_flag(item: str | None):
+        if backend.unflag(item):
+            return views.success_banner(f"Deleted feedback {item}."), None, gr.Button(visible=False)
+        return views.info_banner("There is no feedback of yours to delete."), None, gr.Button(visible=False)
+
     run.click(recognise_video, [video_in], outputs, api_name="recognise_video", concurrency_limit=2)
     # An upload or a finished webcam recording is recognised as soon as it lands in the input.
     video_in.upload(recognise_video, [video_in], outputs, api_name=False, concurrency_limit=2)
     video_in.stop_recording(recognise_video, [video_in], outputs, api_name=False, concurrency_limit=2)
-    sample.click(random_sample, None, [*outputs, video_in], api_name="random_sample", concurrency_limit=2)
+    sample.click(random_sample, None, outputs, api_name="random_sample", concurrency_limit=2)
+    example_id = gr.Textbox(visible=False)
+    hidden_run = gr.Button(visible=False)
+    hidden_run.click(run_example, [example_id], outputs, api_name="run_example", concurrency_limit=2)
+    for button, eid in example_buttons:
+        button.click(run_example, [gr.State(eid)], outputs, api_name=False, concurrency_limit=2)
+    send.click(flag_result, [correction, consent, last], [flag_status, flag_id, undo], api_name="flag_result",
+               concurrency_limit=1)
+    undo.click(delete_flag, [flag_id], [flag_status, flag_id, undo], api_name="delete_flag")
+    return {"outputs": outputs, "run_example": run_example, "random_sample": random_sample,
+            "correction": correction}
+
+
+def _example_buttons(backend: DemoBackend) -> list[tuple[gr.Button, str]]:
+    """One button an example, grouped by what it should give."""
+    buttons = []
+    examples = backend.examples()
+    known = [e for e in examples if e.sample_index is not None]
+    unknown = [e for e in examples if e.sample_index is None]
+    with gr.Group(elem_id="recognise-examples"):
+        if known:
+            gr.Markdown("**Known signs**: clips of signers and sittings the model never used as references; "
+                        "each should give its sign (resting: no sign).", elem_classes=["ss-ex-head"])
+            with gr.Row(elem_classes=["ss-ex-row"]):
+                for e in known:
+                    label = "resting → no sign" if e.expected == NO_SIGN else e.title
+                    buttons.append((gr.Button(label, size="sm", min_width=60, elem_classes=["ss-ex"],
+                                              elem_id=f"example-{e.id.replace(':', '-')}"), e.id))
+        if unknown:
+            gr.Markdown("**Signs it does not know**: should be rejected (\"not a sign it knows\").",
+                        elem_classes=["ss-ex-head"])
+            with gr.Row(elem_classes=["ss-ex-row"]):
+                for e in unknown:
+                    buttons.append((gr.Button(e.title, size="sm", min_width=60, elem_classes=["ss-ex"],
+                                              elem_id=f"example-{e.video.stem if e.video else e.id}"), e.id))
+    return buttons
+
+
+def _signs_tab(backend: DemoBackend, tabs: gr.Tabs, recognise: dict) -> dict:
+    gr.Markdown("Every sign this deployment knows, drawn from one of its reference clips as the model sees it "
+                "(upper body and hands). Select a sign to see it larger and to try a held-out clip of it.")
+    gallery = gr.Gallery(value=None, label="Signs", columns=6, height="auto", object_fit="contain",
+                         allow_preview=False, elem_id="signs-gallery", show_label=True)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=280):
+            detail = gr.Markdown("Select a sign above.", elem_id="signs-detail")
+            try_it = gr.Button("Recognise a held-out clip of this sign", elem_id="signs-try", visible=False)
+        with gr.Column(scale=1, min_width=280):
+            big = gr.Video(label="How it is made (reference landmarks)", interactive=False, autoplay=True,
+                           loop=True, elem_id="signs-video", height=300)
+            recorded = gr.Video(label="Recorded video of the sign", interactive=False, visible=False,
+                                elem_id="signs-recorded", height=300)
+    table = gr.Dataframe(value=None, label="Vocabulary", interactive=False, elem_id="signs-table")
+    chosen = gr.State(None)
+
+    def show_gallery():
+        return backend.gallery.items()
+
+    def select_sign(evt: gr.SelectData):
+        cards = backend.gallery.cards()
+        card = cards[evt.index] if evt.index is not None and 0 <= evt.index < len(cards) else None
+        if card is None:
+            return "Select a sign above.", None, gr.Video(visible=False), gr.Button(visible=False), None
+        held = backend.held_out()
+        n_held = len(held.of(card.label)) if held else 0
+        text = (f"### {html.escape(card.label)}\n{card.category or 'sign'} · **{card.references}** reference clips · "
+                f"{'added on this deployment' if card.enrolled else 'shipped with the model'}\n\n"
+                "The skeleton is the reference clip closest to the sign's average, as the model sees it: "
+                "shoulders, arms and both hands (orange and blue), timing stretched to 32 steps.")
+        if n_held:
+            text += f"\n\n{n_held} held-out clip(s) of it can be tried (never references)."
+        video = backend.gallery.skeleton_video(card)
+        return (text, str(video) if video else None,
+                gr.Video(value=str(card.video) if card.video else None, visible=card.video is not None),
+                gr.Button(visible=n_held > 0), card.label)
+
+    def try_sign(label: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        outcome = backend.recognise_random_sample(label, progress=progress)
+        return (*_outcome_outputs(outcome, backend.thresholds(), gr.Video(value=None)), gr.Tabs(selected="recognise"))
+
+    gallery.select(select_sign, None, [detail, big, recorded, try_it, chosen], api_name=False)
+    try_it.click(try_sign, [chosen], [*recognise["outputs"], tabs], api_name=False, concurrency_limit=2)
+    hidden = gr.Button(visible=False)
+    hidden.click(show_gallery, None, [gallery], api_name="gallery")
+    return {"gallery": gallery, "table": table}
 
 
 def _live_tab(backend: DemoBackend) -> None:
@@ -170,63 +365,127 @@ def _live_tab(backend: DemoBackend) -> None:
     reset.click(live_reset, [session], [captions, session], api_name="live_reset")
 
 
-def _enrol_tab(backend: DemoBackend) -> None:
-    gr.Markdown(f"Add a new sign from **at least {backend.min_enrol_clips} clips** of it (upload several "
-                "files at once and/or record them below). It is recognised at once: no retraining.")
-    with gr.Row():
-        with gr.Column():
+def _access_notice(backend: DemoBackend) -> str:
+    if backend.access == "read_only":
+        return views.warning_banner("This is a read-only public demo: signs cannot be added or deleted here, so "
+                                    "every visitor gets the same answers. Run SignSeek yourself (make run) to add "
+                                    "your own signs.")
+    if backend.access == "key":
+        return views.warning_banner("This deployment is locked: adding or deleting signs needs its API key. Enter "
+                                    "it below; without it the clips are not processed.")
+    return ""
+
+
+def _enrol_tab(backend: DemoBackend) -> dict:
+    gr.HTML(_access_notice(backend), elem_id="enrol-access")
+    writable = backend.access != "read_only"
+    with gr.Row(visible=writable, equal_height=False):
+        with gr.Column(min_width=300):
+            gr.Markdown(f"Add a new sign from **at least {backend.min_enrol_clips} clips** of it (upload several "
+                        "files at once and/or record them below). It is recognised at once: no retraining. Signs "
+                        "added here are recognised for every visitor until deleted.")
+            key = gr.Textbox(value="", label="API key", type="password", visible=backend.access == "key",
+                             elem_id="enrol-key", placeholder="the deployment's API key")
             name = gr.Textbox(label="Sign name", placeholder="e.g. good-morning", elem_id="enrol-name",
                               max_length=64)
             files = gr.File(file_count="multiple", file_types=["video"], label="Clips (upload several)",
                             elem_id="enrol-files")
             with gr.Row():
                 clips = [gr.Video(sources=["webcam", "upload"], label=f"Clip {i}", include_audio=True,
-                                  elem_id=f"enrol-clip-{i}", height=260) for i in (1, 2, 3)]
+                                  elem_id=f"enrol-clip-{i}", height=220, min_width=160) for i in (1, 2, 3)]
+            mode = gr.Textbox(value="new", visible=False)
             enrol = gr.Button("Add sign", variant="primary", elem_id="enrol-run")
+            with gr.Group(visible=False, elem_id="enrol-confirm") as confirm_box:
+                confirm_text = gr.HTML()
+                with gr.Row():
+                    add_more = gr.Button("Add these clips to it", variant="primary", elem_id="enrol-confirm-add")
+                    cancel_add = gr.Button("Cancel: I will choose another name", elem_id="enrol-confirm-cancel")
             status = gr.HTML(elem_id="enrol-status")
-        with gr.Column():
-            signs = gr.Dataframe(value=backend.signs_table(), label="Signs in the reference store",
+        with gr.Column(min_width=300):
+            signs = gr.Dataframe(value=backend.signs_table(), label="Signs it knows (added here first)",
                                  interactive=False, elem_id="enrol-signs")
             with gr.Row():
-                deletable = gr.Dropdown(choices=backend.enrolled_names(), label="Enrolled sign",
+                deletable = gr.Dropdown(choices=backend.enrolled_names(), label="Added sign to delete",
                                         elem_id="enrol-delete-name", allow_custom_value=True)
-                delete = gr.Button("Delete", variant="stop", elem_id="enrol-delete")
+                delete = gr.Button("Delete…", variant="stop", elem_id="enrol-delete")
+            with gr.Group(visible=False, elem_id="delete-confirm") as delete_box:
+                delete_text = gr.HTML()
+                with gr.Row():
+                    yes = gr.Button("Yes, delete it", variant="stop", elem_id="delete-confirm-yes")
+                    no = gr.Button("Cancel", elem_id="delete-confirm-no")
             refresh = gr.Button("Refresh list", size="sm")
+    pending = gr.State(None)  # "confirm" when the last Add needs an answer
 
     def listing() -> tuple:
         return backend.signs_table(), gr.Dropdown(choices=backend.enrolled_names(), value=None)
 
-    def enrol_sign(sign_name, uploaded, clip1, clip2, clip3, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    def enrol_sign(sign_name, uploaded, clip1, clip2, clip3, how, api_key,
+                   progress: gr.Progress = gr.Progress()):  # noqa: B008
         paths = [getattr(f, "name", f) for f in (uploaded or [])] + [c for c in (clip1, clip2, clip3) if c]
+        ask = None
         try:
-            html = views.success_banner(backend.enrol(sign_name, paths, progress=progress))
+            outcome = backend.enrol(sign_name, paths, progress=progress, mode=how or "new", key=api_key)
+            if outcome.kind == "confirm":
+                html_out, ask = views.warning_banner(outcome.message), outcome.message
+            else:
+                html_out = views.success_banner(outcome.message)
+                if outcome.warning:
+                    html_out += views.warning_banner(outcome.warning)
         except DemoInputError as exc:
             gr.Warning(str(exc))
-            html = views.error_banner(str(exc))
+            html_out = views.error_banner(str(exc))
         except Exception as exc:  # a bug: logged with its traceback, said plainly in the page
             log.exception("enrolling %r failed", sign_name)
-            html = views.error_banner(unexpected(exc))
-        return (html, *listing())
+            html_out = views.error_banner(unexpected(exc))
+        return (html_out, *listing(), ask)
+
+    def show_confirm(ask):
+        return gr.Group(visible=bool(ask)), views.warning_banner(ask) if ask else ""
 
     def list_signs():
         return listing()
 
-    def delete_sign(sign_name):
+    def ask_delete(sign_name):
         try:
-            html = views.success_banner(backend.delete(sign_name))
+            question = backend.delete_question(sign_name)
+        except DemoInputError as exc:
+            return gr.Group(visible=False), "", views.error_banner(str(exc))
+        return gr.Group(visible=True), views.warning_banner(question), ""
+
+    def delete_sign(sign_name, api_key):
+        try:
+            html_out = views.success_banner(backend.delete(sign_name, key=api_key))
         except DemoInputError as exc:
             gr.Warning(str(exc))
-            html = views.error_banner(str(exc))
+            html_out = views.error_banner(str(exc))
         except Exception as exc:
             log.exception("deleting %r failed", sign_name)
-            html = views.error_banner(unexpected(exc))
-        return (html, *listing())
+            html_out = views.error_banner(unexpected(exc))
+        return (html_out, *listing())
 
-    enrol.click(enrol_sign, [name, files, *clips], [status, signs, deletable], api_name="enrol_sign",
-                concurrency_limit=1)
+    def hide():
+        return gr.Group(visible=False)
+
+    inputs = [name, files, *clips, mode, key]
+    added = enrol.click(enrol_sign, inputs, [status, signs, deletable, pending], api_name="enrol_sign",
+                        concurrency_limit=1)
+    added.then(show_confirm, [pending], [confirm_box, confirm_text], api_name=False, show_progress="hidden")
+    more = add_more.click(hide, None, [confirm_box], api_name=False).then(
+        enrol_sign, [name, files, *clips, gr.State("add"), key], [status, signs, deletable, pending], api_name=False,
+        concurrency_limit=1)
+    cancel_add.click(hide, None, [confirm_box], api_name=False).then(
+        lambda: views.info_banner("Nothing was added. Choose another name for a new sign."), None, [status],
+        api_name=False)
     refresh.click(list_signs, None, [signs, deletable], api_name="list_signs")
-    delete.click(delete_sign, [deletable], [status, signs, deletable], api_name="delete_sign",
-                 concurrency_limit=1)
+    delete.click(ask_delete, [deletable], [delete_box, delete_text, status], api_name=False)
+    removed = yes.click(hide, None, [delete_box], api_name=False).then(
+        delete_sign, [deletable, key], [status, signs, deletable], api_name=False, concurrency_limit=1)
+    no.click(hide, None, [delete_box], api_name=False)
+    # Scripts delete directly (no confirmation step): /delete_sign (name, key).
+    script_delete = gr.Button(visible=False)
+    scripted = script_delete.click(delete_sign, [deletable, key], [status, signs, deletable], api_name="delete_sign",
+                                   concurrency_limit=1)
+    return {"changed": [added, more, removed, scripted]}
 
 
 def _model_tab(backend: DemoBackend) -> tuple:

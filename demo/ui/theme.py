@@ -1,4 +1,5 @@
-"""Look of the demo: a Gradio theme and a little CSS for the verdict banner and live captions."""
+"""Look of the demo: a Gradio theme and CSS for the verdict, the results table, examples, and
+narrow screens (at 390 px every tab stays reachable and the results table keeps its key columns)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,40 @@ import gradio as gr
 THEME = gr.themes.Soft(primary_hue="teal", secondary_hue="amber")
 
 CSS = """
-.ss-banner { font-size: 1.25rem; padding: 0.7rem 1rem; border-radius: 10px; background: #f1f3f4; }
+.ss-banner { font-size: 1.2rem; padding: 0.7rem 1rem; border-radius: 10px; background: #f1f3f4; color: #202124; }
 .ss-ok { background: #e6f4ea; color: #0d652d; }
-.ss-no { background: #fef7e0; color: #7a4f01; }
+.ss-no { background: #fef7e0; color: #6b4500; }
 .ss-err { background: #fce8e6; color: #a50e0e; }
-.ss-source { font-size: 0.85rem; color: #5f6368; }
+.ss-banner + .ss-banner { margin-top: 0.5rem; }
+.ss-why { font-size: 0.98rem; margin-top: 0.3rem; }
+.ss-conf { font-size: 0.95rem; margin-left: 0.4rem; padding: 0.05rem 0.45rem; border-radius: 8px;
+           background: rgba(255, 255, 255, 0.7); cursor: help; white-space: nowrap; }
+.ss-expected { font-size: 0.95rem; margin-top: 0.35rem; }
+.ss-met { color: #0d652d; font-weight: 600; }
+.ss-unmet { color: #a50e0e; font-weight: 600; }
+.ss-source { font-size: 0.85rem; color: #5f6368; margin-top: 0.3rem; overflow-wrap: anywhere; }
 .ss-captions { font-size: 1.6rem; min-height: 2.2rem; font-weight: 600; }
 .ss-now { color: #5f6368; }
+table.ss-ranked { width: 100%; border-collapse: collapse; font-size: 0.95rem; }
+table.ss-ranked caption { text-align: left; font-weight: 600; padding-bottom: 0.3rem; }
+table.ss-ranked th, table.ss-ranked td { padding: 0.3rem 0.45rem; text-align: left; white-space: nowrap;
+                                         border-bottom: 1px solid #e0e0e0; }
+table.ss-ranked thead th { font-weight: 600; }
+table.ss-ranked abbr { text-decoration: underline dotted; cursor: help; }
+table.ss-ranked .ss-num { text-align: right; font-variant-numeric: tabular-nums; }
+table.ss-ranked .ss-bar { display: block; height: 3px; margin-top: 2px; background: #1e8e3e; margin-left: auto; }
+table.ss-ranked tr.ss-top th, table.ss-ranked tr.ss-top td { font-weight: 700; }
+.ss-cat { color: #5f6368; font-weight: normal; font-size: 0.8rem; }
+.ss-facts { font-size: 0.85rem; color: #5f6368; margin: 0.3rem 0; }
+.ss-legend dt { font-weight: 600; margin-top: 0.3rem; }
+.ss-legend dd { margin-left: 0.8rem; font-size: 0.9rem; }
+.ss-empty { color: #5f6368; }
+.ss-ex-row { gap: 0.35rem !important; flex-wrap: wrap !important; }
+.ss-ex-row > * { flex: 0 1 auto !important; min-width: 0 !important; }
+.ss-ex-head p { margin: 0.4rem 0 0.2rem; font-size: 0.9rem; }
+@media (max-width: 640px) {
+  .ss-wide, .ss-cat { display: none; }
+  .ss-banner { font-size: 1.05rem; }
+  #intro h1 { font-size: 1.45rem !important; }
+}
 """
