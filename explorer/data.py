@@ -413,14 +413,15 @@ UMAP_EPOCHS = 200
 
 
 def project(embeddings: np.ndarray, method: str, seed: int = 0, progress: Progress = _no_progress) -> np.ndarray:
-    """[N, D] -> [N, 2] by PCA (scikit-learn), UMAP (umap-learn) or t-SNE (scikit-learn)."""
+    """[N, D] -> [N, 2] by PCA (numpy's SVD), UMAP (umap-learn) or t-SNE (scikit-learn)."""
     n = len(embeddings)
     if n < 3:
         return np.pad(embeddings[:, :2], ((0, 0), (0, max(0, 2 - embeddings.shape[1]))))
-    if method == "PCA":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(embeddings)
+    if method == "PCA":  # numpy's SVD: the same axes as scikit-learn's PCA, without importing it
+        centred = np.asarray(embeddings, np.float64) - np.mean(embeddings, axis=0)
+        u, s, vt = np.linalg.svd(centred, full_matrices=False)
+        signs = np.sign(vt[:2, np.argmax(np.abs(vt[:2]), axis=1)].diagonal())  # sklearn's sign convention
+        return (u[:, :2] * s[:2]) * np.where(signs == 0, 1, signs)
     if method == "UMAP":
         progress(0.05, "UMAP: loading umap-learn (its first use compiles numba code: up to a minute)...")
         import umap

@@ -51,4 +51,11 @@ def make_canonical_dataset(folder: Path) -> Path:
         extra={"path": [""] * len(known) + extracted.extra["path"].tolist(),
                "frame_start": [0] * len(known) + extracted.extra["frame_start"].tolist()},
     )
+    # Only the video clips (signs the bundle does not have): a negatives file for the open-set page.
+    extracted.save(folder / "negatives.npz")
     return dataset.save(folder / "canonical.npz")
+
+
+def negatives_of(canonical: Path) -> Path:
+    """The negatives file make_canonical_dataset wrote beside ``canonical``."""
+    return canonical.with_name("negatives.npz")

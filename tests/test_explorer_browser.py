@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from explorer_datasets import make_canonical_dataset
+from explorer_datasets import make_canonical_dataset, negatives_of
 from servers import free_port
 from test_explorer_app import PROJECT_ROOT, SAMPLE_DATA, choose_bundle
 
@@ -173,13 +173,19 @@ def test_every_page_renders_real_content_in_chromium(explorer_server, explorer_b
                 started = time.monotonic()
                 # All clips (the sample has few held-out sittings); B and a negatives file for the new pages.
                 query = urllib.parse.urlencode({"clips": "all", "compare": str(stricter_bundle),
-                                                "negatives": str(canonical_data)})
+                                                "negatives": str(negatives_of(canonical_data))})
                 page.goto(f"{explorer_server.url}/{path}?{query}", wait_until="domcontentloaded")
-                page.get_by_role("heading", name=heading).first.wait_for(timeout=90_000)
-                page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n",
-                                       arg=[ready, at_least], timeout=90_000)
-                page.wait_for_timeout(1000)  # let plotly finish drawing
                 name = path or "overview"
+                try:
+                    page.get_by_role("heading", name=heading).first.wait_for(timeout=120_000)
+                    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n",
+                                           arg=[ready, at_least], timeout=120_000)
+                except Exception as exc:  # noqa: BLE001 (keep what the page showed, then report it)
+                    page.screenshot(path=str(SCREENSHOTS / f"{name}-{tag}-TIMEOUT.png"), full_page=True)
+                    failures[name] = [f"not ready: {type(exc).__name__}", *_page_problems(page)]
+                    continue
+                _wait_idle(page, 120_000)  # the script run finished: no placeholder left
+                page.wait_for_timeout(1000)  # let plotly finish drawing
                 page.screenshot(path=str(SCREENSHOTS / f"{name}-{tag}.png"), full_page=True)
                 problems = _page_problems(page)
                 print(f"{name}: {time.monotonic() - started:.1f} s")
@@ -215,7 +221,7 @@ def test_clicking_a_chart_selects_a_cell_and_a_clip(explorer_server):
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 2000})
             page.goto(f"{explorer_server.url}/confusion", wait_until="domcontentloaded")
-            page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=90_000)
+            page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=180_000)
             _wait_idle(page)
             # The last clickable cell (the first is the default selection already).
             cell = page.evaluate("""() => {
@@ -232,7 +238,7 @@ def test_clicking_a_chart_selects_a_cell_and_a_clip(explorer_server):
             page.get_by_text(f"clips of {true} predicted {pred}").first.wait_for(timeout=30_000)
 
             page.goto(f"{explorer_server.url}/embeddings", wait_until="domcontentloaded")
-            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=90_000)
+            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=180_000)
             _wait_idle(page)
             # A WebGL point has no DOM node: click where plotly draws it.
             target = page.evaluate("""() => {
@@ -270,7 +276,7 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 2000}, accept_downloads=True)
             page.goto(f"{explorer_server.url}/embeddings?clips=all", wait_until="domcontentloaded")
-            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=90_000)
+            page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=180_000)
             _wait_idle(page)
             box = page.evaluate("""() => {
                 const gd = document.querySelector('.js-plotly-plot');
@@ -299,14 +305,14 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
             clip = next(i for i, p in enumerate(dataset.extra["path"]) if p)
             query = urllib.parse.urlencode({"data": str(canonical_data), "clips": "all", "clip": clip})
             page.goto(f"{explorer_server.url}/embeddings?{query}", wait_until="domcontentloaded")
-            page.get_by_text("video frame").first.wait_for(timeout=90_000)
+            page.get_by_text("video frame").first.wait_for(timeout=180_000)
             _wait_idle(page)
             page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
                 .some(img => img.complete && img.naturalWidth > 0)""", timeout=30_000)
             page.screenshot(path=str(SCREENSHOTS / "source-video.png"), full_page=True)
             assert not _page_problems(page), _page_problems(page)
             page.goto(f"{explorer_server.url}/openset?{query}", wait_until="domcontentloaded")
-            page.get_by_text("AUROC (known vs unknown)").first.wait_for(timeout=90_000)
+            page.get_by_text("AUROC (known vs unknown)").first.wait_for(timeout=180_000)
             _wait_idle(page)
             page.screenshot(path=str(SCREENSHOTS / "openset-canonical.png"), full_page=True)
             assert not _page_problems(page), _page_problems(page)

@@ -24,6 +24,11 @@ if negatives_path:
     try:
         data.cached_dataset(negatives_path)
         negatives = ui.evaluation_for(bundle_dir, negatives_path).records
+        overlap = sorted(set(negatives.loc[negatives["known"], "label"].astype(str)))
+        if overlap:
+            st.warning(f"{int(negatives['known'].sum())} clips of the negatives file carry labels the bundle knows "
+                       f"({', '.join(overlap[:8])}{'...' if len(overlap) > 8 else ''}); they count as unknown all the "
+                       "same. A negatives file should hold only signs the deployment must reject.")
     except data.ExplorerError as exc:
         st.error(f"Negatives file: {exc}")
 
