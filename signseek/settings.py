@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     BATCH_MAX_WAIT_MS: float = Field(2.0, ge=0.0, le=1000.0)
     INTRA_OP_THREADS: int = Field(1, ge=0)  # ONNX Runtime threads per call (0 = its default)
     ENCODER_INT8: bool = False  # serve sign_encoder.int8.onnx (its accuracy change is in the manifest)
+    # `python app.py`: processes serving POST /v1/inference beside the one that serves the UI,
+    # Socket.IO and the other routes (1: that one alone). Each holds its own engine (~150 MB).
+    API_WORKERS: int = Field(1, ge=1, le=64)
 
     # ---- Landmark extraction (signseek/landmarks): which MediaPipe graph reads clips ----
     # fast: pose + hands, no face mesh, frames pipelined (see signseek/landmarks/fast.py);
