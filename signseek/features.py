@@ -19,6 +19,12 @@ absent and hand positions are centred on the clip's mean visible wrist and scale
 
 Every block is invariant to moving or scaling the whole person in the frame, and mirroring a
 clip gives the mirrored features (x negated, left and right swapped): see `mirror_features`.
+
+Handedness (``canonical_hand``): a left-handed signer makes the mirror image of a right-handed
+signer's sign. With it on, a clip whose left hand is seen in more frames than its right hand is
+mirrored before featurising, so a one-handed sign reaches the encoder the same way whichever
+hand made it (`PreparedSequence.mirrored` says when). Two-handed clips with both hands in view
+as often are left as they are.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from .landmarks.schema import (
     RIGHT_HAND,
     RIGHT_SHOULDER,
     RIGHT_WRIST,
+    mirror_points,
 )
 
 WRIST, MIDDLE_MCP = 0, 9  # MediaPipe hand indices
@@ -62,6 +69,7 @@ class FeatureConfig:
     length_mode: str = "resample"  # "resample" to seq_len, or "crop" (centre-crop, repeat-pad)
     seq_len: int = 32
     min_len: int = 8
+    canonical_hand: bool = False  # mirror clips made mostly with the left hand (see the module doc)
 
     def __post_init__(self) -> None:
         self.pose_points = tuple(int(i) for i in self.pose_points)
@@ -275,6 +283,20 @@ class PreparedSequence:
     motion: float  # mean motion energy of the kept frames (shoulder widths a frame)
     n_source_frames: int = 0
     extra: dict = field(default_factory=dict)
+    mirrored: bool = False  # canonical_hand mirrored the clip (its left hand led)
+
+
+def hand_presence(points: np.ndarray) -> tuple[int, int]:
+    """Frames in which the left and the right hand were detected."""
+    left = np.isfinite(points[:, LEFT_HAND]).all(axis=(1, 2))
+    right = np.isfinite(points[:, RIGHT_HAND]).all(axis=(1, 2))
+    return int(left.sum()), int(right.sum())
+
+
+def leads_with_left(points: np.ndarray) -> bool:
+    """True when the left hand is seen in more frames than the right one (a left-handed sign)."""
+    left, right = hand_presence(points)
+    return left > right
 
 
 def prepare_sequence(points: np.ndarray, cfg: FeatureConfig, *, return_info: bool = False):
@@ -286,12 +308,14 @@ def prepare_sequence(points: np.ndarray, cfg: FeatureConfig, *, return_info: boo
     if points.ndim != 3 or len(points) == 0:
         raise ValueError(f"expected landmarks [T, 543, 3] with T >= 1, got shape {points.shape}")
     start, stop = active_range(points, cfg)
-    per_frame = frame_features(points[start:stop], cfg)
+    kept = points[start:stop]
+    mirrored = cfg.canonical_hand and leads_with_left(kept)
+    per_frame = frame_features(mirror_points(kept) if mirrored else kept, cfg)
     fitted = fit_length(per_frame, cfg)
     if not return_info:
         return fitted
     motion = float(per_frame[:, cfg.motion_column].mean())
-    return PreparedSequence(fitted, (start, stop), motion, n_source_frames=len(points))
+    return PreparedSequence(fitted, (start, stop), motion, n_source_frames=len(points), mirrored=mirrored)
 
 
 def motion_energy(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -331,6 +355,27 @@ def mirror_features(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     swap_hands(blocks["velocity"], 1, 2)
     out[..., blocks["presence"]] = out[..., blocks["presence"]][..., ::-1]
     return out
+
+
+def swap_hand_slots(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The features with the left- and right-hand slots exchanged (coordinates untouched)."""
+    out = np.array(features, dtype=np.float32, copy=True)
+    for name in ("hands", "shape", "velocity", "presence"):
+        if name not in cfg.blocks:
+            continue
+        block = cfg.blocks[name]
+        width = block.stop - block.start
+        part = out[..., block].reshape(*out.shape[:-1], 2, width // 2)
+        out[..., block] = part[..., ::-1, :].reshape(*out.shape[:-1], width)
+    return out
+
+
+def flip_chirality(features: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The same hands as the other hand would make them, in the same slots (x negated, no swap).
+
+    A hands-only classifier averages its answer over both chiralities, so a hand gives the same
+    letter whichever hand made it and whichever slot it arrived in."""
+    return swap_hand_slots(mirror_features(features, cfg), cfg)
 
 
 # ---------------------------------------------------------------------------- normalisation

@@ -52,10 +52,16 @@ class Settings(BaseSettings):
     # Gates. Static letters move little (~0.01) so the motion floor stays low: hand presence is
     # the main "nobody is signing" signal.
     MOTION_FLOOR: float = Field(0.001, ge=0.0)  # static letters measured down to ~0.0025
-    SIM_THRESHOLD: float = Field(0.55, ge=-1.0, le=1.0)
-    SIM_MARGIN: float = Field(0.01, ge=0.0, le=2.0)
+    # The decision rule (signseek.ranker.Ranker; calibrated values come with the bundle):
+    # p_known = sigmoid((cosine + MARGIN_WEIGHT * cosine margin - SIM_THRESHOLD) / UNKNOWN_SCALE),
+    # confidence = p_known * softmax(refined / CONFIDENCE_TEMPERATURE), accept at MIN_CONFIDENCE.
+    SIM_THRESHOLD: float = Field(0.55, ge=-1.0, le=2.0)  # unknown-score where p_known = 0.5
+    UNKNOWN_SCALE: float = Field(0.05, gt=0.0, le=1.0)  # how fast p_known rises around SIM_THRESHOLD
+    MARGIN_WEIGHT: float = Field(0.0, ge=0.0, le=10.0)  # weight of the cosine margin in the unknown-score
+    MIN_CONFIDENCE: float = Field(0.5, ge=0.0, le=1.0)  # accept when the calibrated confidence reaches it
+    SIM_MARGIN: float = Field(0.01, ge=0.0, le=2.0)  # refined top-1 minus top-2 below this: ambiguous
     PROTOTYPE_CHECK: bool = True  # reject when the nearest prototype disagrees with the top-1
-    CONFIDENCE_TEMPERATURE: float = Field(0.05, gt=0.0)
+    CONFIDENCE_TEMPERATURE: float = Field(0.05, gt=0.0)  # softmax over the signs' refined similarities
     CLASSIFIER_MIN_CONFIDENCE: float = Field(0.4, ge=0.0, le=1.0)  # hands-only classifier gate
 
     # DTW re-ranking.
@@ -127,6 +133,9 @@ BUNDLE_TUNABLE = frozenset(
     {
         "MOTION_FLOOR",
         "SIM_THRESHOLD",
+        "UNKNOWN_SCALE",
+        "MARGIN_WEIGHT",
+        "MIN_CONFIDENCE",
         "SIM_MARGIN",
         "CONFIDENCE_TEMPERATURE",
         "CLASSIFIER_MIN_CONFIDENCE",

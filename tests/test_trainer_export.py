@@ -116,10 +116,17 @@ def test_calibration_uses_fewshot_validation_labels(tmp_path):
     assert "validation labels" in calibration["protocol"] and calibration["n_episodes"] == 6
     assert config["thresholds"]["DTW_WEIGHT"] == calibration["best"]["DTW_WEIGHT"]
     assert {g["mix"] for g in calibration["grid"]} == {0.0, 0.5, 1.0, 1.5, 2.0}
+    # the decision rule is fitted on the validation labels too, and served from the bundle
+    rule = config["decision_calibration"]
+    assert "validation label" in rule["protocol"] and rule["n_unknown"] > 0 and rule["n_known"] > 0
+    assert {k: config["thresholds"][k] for k in rule["settings"]} == rule["settings"]
+    assert set(rule["settings"]) == {"CONFIDENCE_TEMPERATURE", "MARGIN_WEIGHT", "SIM_THRESHOLD", "UNKNOWN_SCALE",
+                                     "MIN_CONFIDENCE"}
     reused = export_bundle(out / "best.pt", tmp_path / "reused", max_refs_per_label=4, evaluate=False,
                            calibration_from=bundle / "model_config.json")
     again = json.loads((reused / "model_config.json").read_text())
     assert again["encoder"]["fixed_mix"] == config["encoder"]["fixed_mix"]
+    assert again["decision_calibration"]["settings"] == rule["settings"]
     assert again["calibration"]["source"].endswith("model_config.json")
 
 

@@ -34,7 +34,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = run_evaluation(
         bundle_dir=args.bundle, data=args.data, protocol=args.protocol, shots=args.shots, seed=args.seed,
         split=args.split, labels=args.labels, out_dir=args.out, with_dtw=not args.no_dtw,
-        quiet=args.json,
+        quiet=args.json, negatives=args.negatives,
     )
     if args.json:
         print(json.dumps(result, sort_keys=True))
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate", help="score a bundle on a data file")
     p.add_argument("--bundle", default="models")
     p.add_argument("--data", required=True, help="shared-layout .npz (or relative to ../shared/datasets)")
-    p.add_argument("--protocol", choices=("closed", "fewshot"), default="closed")
+    p.add_argument("--protocol", choices=("closed", "fewshot", "openset", "enrol"), default="closed")
+    p.add_argument("--negatives", help="openset: clips of signs the bundle does not know (e.g. other languages)")
     p.add_argument("--shots", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=("all", "train", "val", "test"), default="all",

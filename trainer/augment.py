@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from signseek.features import FeatureConfig, mirror_features
+from signseek.features import FeatureConfig, flip_chirality, mirror_features
 
 from .config import TrainConfig
 
@@ -113,11 +113,25 @@ def random_affine(rng: np.random.Generator, rotate_deg: float, scale: float, she
     return (rot @ np.array([[1.0, sh], [0.0, 1.0]]) * s).astype(np.float32)
 
 
+def mirror_view(x: np.ndarray, fcfg: FeatureConfig) -> np.ndarray:
+    """The clip as the other hand would sign it, in the form serving will see it.
+
+    Without canonical_hand: the mirror image. With it, serving mirrors left-led clips back, so a
+    mirrored one-handed clip would never arrive: hands-only clips get the other chirality in the
+    same slot, and body clips are mirrored only when both hands are seen as often (two-handed)."""
+    if not fcfg.canonical_hand:
+        return mirror_features(x, fcfg)
+    if fcfg.hands_only:
+        return flip_chirality(x, fcfg)
+    left, right = x[:, fcfg.blocks["presence"]].sum(axis=0)
+    return mirror_features(x, fcfg) if left == right else x
+
+
 def augment(x: np.ndarray, fcfg: FeatureConfig, tcfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
     """One random view of a prepared clip [L, F] -> [L, F], all transforms by the config's strengths."""
     out = np.asarray(x, dtype=np.float32)
     if tcfg.aug_mirror > 0 and rng.random() < tcfg.aug_mirror:
-        out = mirror_features(out, fcfg)
+        out = mirror_view(out, fcfg)
     if tcfg.aug_speed > 0:
         out = time_warp(out, fcfg, rng, tcfg.aug_speed)
     if tcfg.aug_frame_drop > 0:

@@ -30,8 +30,8 @@ class TrainConfig:
     data: str = "traduttore-asl/signs.npz"  # relative to the shared datasets folder, or a path
     extra_ssl_data: list = field(default_factory=list)  # more files used only for the SSL term
     features: dict = field(default_factory=dict)  # FeatureConfig overrides
-    # split: sessions held out per label (see trainer.data.session_split)
-    split: str = "last_session"  # last_session | none
+    # split: sessions held out (signseek.datasets.splits.split_by_mode)
+    split: str = "last_session"  # last_session (each label's last sitting) | session:N (one whole session) | none
     holdout_label_fraction: float = 0.0  # class-disjoint few-shot: labels kept out of training
     holdout_seed: int = 0
     # few-shot validation: a fraction of the remaining labels also kept out of training; early

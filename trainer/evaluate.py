@@ -1,23 +1,36 @@
-"""Score a bundle on a labelled data file, through the code that serves it (signseek.engine).
+"""Score a bundle on a labelled data file, through the code that serves it (signseek.ranker).
 
     python -m trainer evaluate --bundle models --data traduttore-asl/signs.npz --split test --json
     python -m trainer evaluate --bundle artifacts/fewshot_bundle --data traduttore-asl/signs.npz \
         --protocol fewshot --shots 3 --seed 0 --labels heldout --json
+    python -m trainer evaluate --bundle artifacts/fewshot_bundle --data traduttore-asl/signs.npz \
+        --protocol openset --split test --negatives negatives.npz --json
+    python -m trainer evaluate --bundle models --data new_signs.npz --protocol enrol --shots 3 --json
 
-Protocols:
+The protocols are `signseek.evaluation`'s (numpy + ONNX Runtime; the explorer and the benchmarks
+call the same functions); this module is their command line, the reports and the export-time
+calibration grid.
   closed   queries = FILE's clips (optionally only the `--split` sessions of the training config's
            session split); references = the bundle's. Queries whose label has no reference are
            left out (counted in n_skipped).
   fewshot  enrol `--shots` clips per label from FILE (seeded), query the rest, ignore the bundle's
            references. `--labels heldout` keeps only labels the encoder never trained on
            (class-disjoint). DTW-1NN and Euclidean-1NN run on the same split for comparison.
+  openset  known = FILE's clips of the bundle's signs in the `--split` sessions (default test);
+           unknown = FILE's clips of labels the references lack, plus `--negatives FILE` (e.g.
+           other-language clips); a 1:1 known:unknown mix, idle clips left out. AUROC and
+           FPR@95%TPR of the unknown-score, and what the served rule does: known accept, precision,
+           unknown accept per group with a 95% interval, ECE and the reliability bins.
+  enrol    FILE's labels the bundle lacks (or `--labels`) enrolled with `--shots` clips each on
+           top of the bundle's references, as the product does; their other clips, the same clips
+           mirrored (a left-handed signer) and the bundle's signs' `--split` clips queried, before
+           and after.
 
 Metrics (JSON, last stdout line with --json):
-  top1, top5, mrr      the served pipeline: `Engine.rank_labels(mode="full")` (cosine + DTW re-rank)
-  encoder_top1/5, encoder_mrr   cosine only (`mode="encoder"`)
+  top1, top5, mrr      the served ranking (cosine + DTW re-rank)
+  encoder_top1/5, encoder_mrr   cosine only
   ret_at_1             query -> nearest reference instance by cosine has the right label
-  inst_at_1            query -> nearest *other query* by cosine has the right label (clustering of
-                       the queries alone, references not involved)
+  inst_at_1            query -> nearest *other query* by cosine has the right label
   proto_top1           nearest label prototype (mean reference embedding)
   pos_sim / neg_sim    mean cosine of a query to same-label / other-label references
   dtw_1nn_top1, euclid_1nn_top1 (+ top5)   the baselines on the same split (normalised features)
@@ -27,62 +40,19 @@ With --out DIR: confusion.csv/.png, per_class.csv/.json and metrics.json of the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from signseek.bundle import ENCODER_ONNX, ENCODER_TS, load_bundle
-from signseek.engine import Encoder, Engine, ReferenceSet
+from signseek.datasets.clips import ClipSet, load_clips
+from signseek.engine import ReferenceSet
 from signseek.engine import dtw as dtw_mod
-from signseek.settings import resolve_settings
+from signseek.evaluation import Evaluation, Scored, score
+from signseek.metrics import ranking_metrics
+from signseek.ranker import Ranker
 
-from .data import DataError, load_clips, session_split
-
-RankFn = Callable[[Sequence[np.ndarray]], list[list[str]]]
-
-
-def ranking_metrics(ranked: list[list[str]], truth: Sequence[str], prefix: str = "") -> dict:
-    ranks = []
-    for labels, label in zip(ranked, truth, strict=True):
-        ranks.append(labels.index(label) + 1 if label in labels else np.inf)
-    ranks = np.asarray(ranks, dtype=np.float64)
-    return {
-        f"{prefix}top1": float(np.mean(ranks <= 1)),
-        f"{prefix}top5": float(np.mean(ranks <= 5)),
-        f"{prefix}mrr": float(np.mean(np.where(np.isfinite(ranks), 1.0 / ranks, 0.0))),
-    }
-
-
-def rank_by_distance(dist: np.ndarray, ref_labels: Sequence[str]) -> list[list[str]]:
-    """[Q, R] distances -> each query's labels, best first (a label ranks by its nearest reference)."""
-    ref_labels = np.asarray(ref_labels, dtype=str)
-    order = np.argsort(dist, axis=1, kind="stable")
-    return [list(dict.fromkeys(ref_labels[row].tolist())) for row in order]
-
-
-def euclidean_1nn(queries: list[np.ndarray], refs: list[np.ndarray], ref_labels) -> list[list[str]]:
-    """Frame-aligned Euclidean distance of the (equal-length, resampled) normalised sequences."""
-    q = np.stack([x.reshape(-1) for x in queries]).astype(np.float64)
-    r = np.stack([x.reshape(-1) for x in refs]).astype(np.float64)
-    dist = (q**2).sum(1)[:, None] + (r**2).sum(1)[None, :] - 2 * q @ r.T
-    return rank_by_distance(dist, ref_labels)
-
-
-def similarity_metrics(query_emb: np.ndarray, query_labels, ref_emb: np.ndarray, ref_labels) -> dict:
-    query_labels, ref_labels = np.asarray(query_labels), np.asarray(ref_labels)
-    sims = query_emb @ ref_emb.T
-    same = query_labels[:, None] == ref_labels[None, :]
-    out = {
-        "ret_at_1": float(np.mean(ref_labels[sims.argmax(1)] == query_labels)),
-        "pos_sim": float(sims[same].mean()) if same.any() else float("nan"),
-        "neg_sim": float(sims[~same].mean()) if (~same).any() else float("nan"),
-    }
-    if len(query_emb) > 1:
-        qq = query_emb @ query_emb.T
-        np.fill_diagonal(qq, -np.inf)
-        out["inst_at_1"] = float(np.mean(query_labels[qq.argmax(1)] == query_labels))
-    return out
+from .data import DataError
 
 
 def write_reports(out_dir: Path, truth: Sequence[str], predicted: Sequence[str], metrics: dict) -> None:
@@ -133,18 +103,23 @@ def write_reports(out_dir: Path, truth: Sequence[str], predicted: Sequence[str],
     plt.close(fig)
 
 
-def fewshot_split(labels: np.ndarray, shots: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded: `shots` enrolment clips per label, the rest are queries (labels with too few clips dropped)."""
-    rng = np.random.default_rng(seed)
-    enrol, query = [], []
-    for label in sorted(set(labels.tolist())):
-        rows = np.flatnonzero(labels == label)
-        if len(rows) <= shots:
-            continue
-        picked = rng.choice(rows, size=shots, replace=False)
-        enrol.extend(picked.tolist())
-        query.extend(np.setdiff1d(rows, picked).tolist())
-    return np.asarray(enrol, dtype=np.int64), np.asarray(query, dtype=np.int64)
+def _select_labels(ev: Evaluation, labels: str) -> list[str] | None:
+    if labels == "heldout":
+        held = ev.bundle.config.get("heldout_labels") or []
+        if not held:
+            raise DataError(f"{ev.bundle.directory} records no held-out labels (train with holdout_label_fraction > 0)")
+        return list(held)
+    if labels != "all":
+        return [x.strip() for x in labels.split(",") if x.strip()]
+    return None
+
+
+def load_negatives(ev: Evaluation, path: str | Path) -> ClipSet:
+    """Clips that are none of the bundle's signs, whatever their own labels say (e.g. 'yo', or a
+    'hello' of another sign language): labelled `negative:<label>` so no label can match."""
+    clips = ev.load(path)
+    clips.labels = np.array([f"negative:{x}" for x in clips.labels])
+    return clips
 
 
 def run_evaluation(
@@ -158,67 +133,60 @@ def run_evaluation(
     out_dir: str | Path | None = None,
     with_dtw: bool = True,
     quiet: bool = False,
+    negatives: str | Path | None = None,
 ) -> dict:
-    bundle = load_bundle(bundle_dir)
-    fcfg, stats = bundle.feature_config, bundle.stats
-    keep_labels = None
-    if labels == "heldout":
-        keep_labels = bundle.config.get("heldout_labels") or []
-        if not keep_labels:
-            raise DataError(f"{bundle_dir} records no held-out labels (train with holdout_label_fraction > 0)")
-    elif labels != "all":
-        keep_labels = [x.strip() for x in labels.split(",") if x.strip()]
-    clips = load_clips(data, fcfg, labels=keep_labels)
-    if split != "all":
-        mode = (bundle.config.get("training") or {}).get("split", "last_session")
-        clips = clips.subset(session_split(clips.labels, clips.sessions, mode)[split])
-    if len(clips) == 0:
-        raise DataError(f"no clips left in {data} after --split {split} --labels {labels}")
-
-    settings, _ = resolve_settings(bundle, _env_file=None)
-    encoder = Encoder.load(bundle.directory / ENCODER_ONNX, bundle.path(ENCODER_TS), False, 2)
+    ev = Evaluation.from_bundle(bundle_dir)
+    keep_labels = _select_labels(ev, labels)
+    clips = ev.load(data, keep_labels)
+    ref_labels = set(ev.references.labels)
     result: dict = {"protocol": protocol, "bundle": str(bundle_dir), "data": str(data), "split": split,
                     "labels": labels}
+    if protocol == "openset":
+        split = "test" if split == "all" else split
+        result["split"] = split
+        in_refs = np.isin(clips.labels, sorted(ref_labels))
+        known = clips.subset(np.intersect1d(ev.split(clips)[split], np.flatnonzero(in_refs)))
+        unknown = clips.subset(np.flatnonzero(~in_refs))
+        neg = load_negatives(ev, negatives) if negatives else None
+        if len(known) == 0 or (len(unknown) == 0 and (neg is None or len(neg) == 0)):
+            raise DataError("openset needs known clips (the bundle's signs in --split) and unknown ones "
+                            "(labels the bundle lacks in --data, or --negatives FILE)")
+        metrics, _ = ev.openset(known, unknown if len(unknown) else None, neg)
+        result.update(metrics)
+        result["rule"] = {k: getattr(ev.settings, k) for k in RULE_SETTINGS}
+        return result
+    if split != "all":
+        clips = clips.subset(ev.split(clips)[split])
+    if len(clips) == 0:
+        raise DataError(f"no clips left in {data} after --split {split} --labels {labels}")
     if protocol == "closed":
-        refs = ReferenceSet.from_bundle(bundle)
-        known = np.isin(clips.labels, list(set(refs.labels)))
-        result["n_skipped"] = int((~known).sum())
-        queries = clips.subset(np.flatnonzero(known))
+        out = ev.closed_set(clips, with_dtw)
     elif protocol == "fewshot":
-        enrol, query = fewshot_split(clips.labels, shots, seed)
-        if len(enrol) == 0 or len(query) == 0:
-            raise DataError(f"--shots {shots} leaves no queries in {data}")
-        enrolled = clips.subset(enrol)
-        refs = ReferenceSet.from_sequences(encoder, enrolled.features, enrolled.labels.tolist(), stats=stats)
-        queries = clips.subset(query)
-        result.update(shots=shots, seed=seed)
+        out = ev.fewshot(clips, shots, seed, with_dtw)
+    elif protocol == "enrol":
+        all_clips = ev.load(data)
+        new_mask = ~np.isin(clips.labels, sorted(ref_labels))
+        new = clips.subset(np.flatnonzero(new_mask))
+        if len(new) == 0:
+            raise DataError("enrol needs labels the bundle does not have (pick them with --labels)")
+        ship_split = ev.split(all_clips)["test"]
+        shipped = all_clips.subset([i for i in ship_split if all_clips.labels[i] in ref_labels
+                                    and all_clips.labels[i] not in ev.idle_labels])
+        mirrored = load_clips(data, ev.feature_config, sorted(set(new.labels)), mirror=True)
+        mirrored = mirrored.subset(np.flatnonzero(np.isin(mirrored.ids, new.ids)))
+        result.update(ev.enrol(new, shipped, shots, seed, mirrored))
+        return result
     else:
         raise DataError(f"unknown protocol {protocol!r}")
-    if len(queries) == 0:
-        raise DataError("no queries whose label the references know")
-    engine = Engine.from_parts(encoder, stats, fcfg, refs, settings, idle_labels=bundle.idle_labels)
-    truth = queries.labels.tolist()
-    normalised = [stats.apply(f) for f in queries.features]
-    query_emb = encoder.embed_sequences(normalised)
-    served = engine.rank_embeddings(query_emb, normalised)
-    result.update(ranking_metrics(served, truth))
-    result.update(ranking_metrics(engine.rank_embeddings(query_emb), truth, "encoder_"))
-    result.update(similarity_metrics(query_emb, truth, refs.embeddings, refs.labels))
-    proto_labels, protos = refs.label_prototypes()
-    result["proto_top1"] = float(np.mean(np.asarray(proto_labels)[(query_emb @ protos.T).argmax(1)] == truth))
-    ref_norm = [stats.apply(f) for f in refs.features]
-    if with_dtw:
-        dtw_ranked = dtw_mod.nearest_labels(normalised, ref_norm, refs.labels, settings.DTW_WINDOW,
-                                            settings.DTW_BACKEND)
-        result.update({f"dtw_1nn_{k}": v for k, v in ranking_metrics(dtw_ranked, truth).items()})
-    if len({len(f) for f in normalised + ref_norm}) == 1:
-        result.update({f"euclid_1nn_{k}": v for k, v in
-                       ranking_metrics(euclidean_1nn(normalised, ref_norm, refs.labels), truth).items()})
-    result.update(n_queries=len(queries), n_references=len(refs), n_labels=len(set(refs.labels)),
-                  dtw_window=settings.DTW_WINDOW, dtw_weight=settings.DTW_WEIGHT, dtw_top_n=settings.DTW_TOP_N)
+    served: Scored = out.pop("served")
+    result.update(out)
     if out_dir:
-        write_reports(Path(out_dir), truth, [r[0] for r in served], result)
+        write_reports(Path(out_dir), served.truth.tolist(), [r.labels[0] for r in served.rankings], result)
     return result
+
+
+RULE_SETTINGS = ("SIM_THRESHOLD", "UNKNOWN_SCALE", "MARGIN_WEIGHT", "MIN_CONFIDENCE", "CONFIDENCE_TEMPERATURE",
+                 "SIM_MARGIN", "PROTOTYPE_CHECK", "DTW_WEIGHT", "DTW_SCALE")
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -236,8 +204,8 @@ def calibrate_blend(
     stats, fcfg, episodes: list[tuple[tuple, tuple]], mixes=MIXES, settings=None,
 ) -> dict:
     """Grid-search the fixed-view mix (HybridEncoder) and the engine's DTW blend (DTW_WEIGHT,
-    DTW_SCALE) for served top-1, averaged over enrolment episodes, ranking through
-    `Engine.rank_embeddings`.
+    DTW_SCALE) for served top-1, averaged over enrolment episodes, ranking through the
+    `signseek.ranker.Ranker` that serves.
 
     Each episode is (enrol, query), each of them (prepared features, labels, learned embeddings,
     fixed embeddings). The trainer never passes the held-out test labels: it calibrates on the
@@ -261,10 +229,9 @@ def calibrate_blend(
             for weight in DTW_WEIGHTS:
                 for scale in DTW_SCALES if weight > 0 else (settings.DTW_SCALE,):
                     tuned = settings.model_copy(update={"DTW_WEIGHT": weight, "DTW_SCALE": scale})
-                    engine = Engine.from_parts(None, stats, fcfg, refs, tuned)
-                    ranked = engine.rank_embeddings(query_emb, normalised if weight > 0 else None,
-                                                    dtw_distances=dtw_matrix)
-                    top1 = ranking_metrics(ranked, list(query_labels))["top1"]
+                    ranked = score(Ranker(refs, tuned, stats), query_emb, None,
+                                   query_labels, dtw_distances=dtw_matrix if weight > 0 else None)
+                    top1 = ranking_metrics(ranked.ranked_labels(), list(query_labels))["top1"]
                     scores.setdefault((mix, weight, scale), []).append(top1)
     grid = [{"mix": m, "DTW_WEIGHT": w, "DTW_SCALE": sc, "top1": float(np.mean(v))} for (m, w, sc), v in scores.items()]
     best = max(grid, key=lambda g: (round(g["top1"], 6), -g["DTW_WEIGHT"], -g["mix"]))

@@ -173,11 +173,14 @@ def export_bundle(
     clips = load_clips(data_path, fcfg)
     heldout = set(ckpt.get("heldout_labels") or [])
     calibration = {}
+    rule_calibration = {}
     if calibration_from:
         source = json.loads(Path(calibration_from).read_text())
         if "calibration" not in source:
             raise ExportError(f"{calibration_from} records no calibration to reuse")
         calibration = {**source["calibration"], "source": str(calibration_from)}
+        if "decision_calibration" in source:
+            rule_calibration = {**source["decision_calibration"], "source": str(calibration_from)}
     elif calibrate_shots > 0:
         calibration = calibrate(model, stats, fcfg, clips, cfg, ckpt, calibrate_shots,
                                 mixes=None if fixed_mix is None else (fixed_mix,))
@@ -219,6 +222,12 @@ def export_bundle(
         best = calibration["best"]
         config["thresholds"] = {"DTW_WEIGHT": best["DTW_WEIGHT"], "DTW_SCALE": best["DTW_SCALE"]}
         config["calibration"] = calibration
+    if not rule_calibration and ckpt.get("val_labels") and calibrate_shots > 0:
+        rule_calibration = calibrate_rule(onnx_path, stats, fcfg, clips, cfg, ckpt, config.get("thresholds") or {},
+                                          max_refs_per_label)
+    if rule_calibration:
+        config.setdefault("thresholds", {}).update(rule_calibration["settings"])
+        config["decision_calibration"] = rule_calibration
     metrics: dict = {"encoder": {"val_top1": ckpt["progress"]["best"], "epochs": len(ckpt["progress"]["history"])}}
     if calibration:
         metrics["calibration_top1"] = calibration["best"]["top1"]
@@ -256,14 +265,17 @@ def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
     from the train sessions, the validation sessions queried (this over-weights DTW for signs
     enrolled later, see BENCHMARKS.md).
     """
-    from .evaluate import MIXES, calibrate_blend, fewshot_split
+    from signseek.datasets.splits import few_shot_episode
+
+    from .evaluate import MIXES, calibrate_blend
 
     heldout = set(ckpt.get("heldout_labels") or [])
     val_labels = list(ckpt.get("val_labels") or [])
     # Each branch picks the clips to embed (`rows`) and its episodes as positions into them.
     if val_labels:
         rows = np.flatnonzero(np.isin(clips.labels, val_labels))
-        parts = [fewshot_split(clips.labels[rows], k, seed) for k in sorted({1, shots}) for seed in (0, 1, 2)]
+        episodes = [few_shot_episode(clips.labels[rows], k, seed) for k in sorted({1, shots}) for seed in (0, 1, 2)]
+        parts = [(e.references, e.queries) for e in episodes]
         protocol = (f"few-shot validation labels {val_labels} (never trained on, not the test labels): "
                     f"{sorted({1, shots})} enrolment clips a label, seeds 0-2, the rest queried")
     else:
@@ -288,6 +300,44 @@ def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
     result = calibrate_blend(stats, fcfg, episodes, mixes=MIXES if mixes is None else mixes)
     result["protocol"] = protocol
     return result
+
+
+def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, clips, cfg: TrainConfig,
+                   ckpt: dict, thresholds: dict, max_refs_per_label: int) -> dict:
+    """The decision rule's settings (`signseek.evaluation.fit_decision_rule`), never on test labels.
+
+    One episode per few-shot validation label: that label is the unknown sign (all its clips);
+    the other validation labels and the trained labels are enrolled from their training sessions
+    (at most ``max_refs_per_label`` clips each), and their validation sessions are the known
+    queries, held-out sittings like the test's. The served encoder (the exported ONNX file) embeds.
+    """
+    from signseek.engine import Encoder
+    from signseek.evaluation import Evaluation, concat, fit_decision_rule, score
+    from signseek.settings import Settings
+
+    heldout = set(ckpt.get("heldout_labels") or [])
+    val_labels = sorted(ckpt.get("val_labels") or [])
+    settings = Settings(_env_file=None, **thresholds)
+    usable = np.flatnonzero(~np.isin(clips.labels, sorted(heldout)))
+    sub = clips.subset(usable)
+    split = session_split(sub.labels, sub.sessions, cfg.split)
+    train_rows = reference_indices(sub.labels, sub.sessions, cfg.split, "train", max_refs_per_label)
+    encoder = Encoder.load(onnx_path, None, False, 2)
+    ev = Evaluation(encoder, fcfg, stats, None, settings, tuple(IDLE_LABELS))
+    embeddings, normalised = ev.embed(sub)
+    parts = []
+    for unknown_label in val_labels:
+        enrolled = np.array([i for i in train_rows if sub.labels[i] != unknown_label], dtype=np.int64)
+        known = np.array([i for i in split["val"] if sub.labels[i] != unknown_label], dtype=np.int64)
+        unknown = np.flatnonzero(sub.labels == unknown_label)
+        ranker = ev.ranker(ev.references_from(sub, enrolled, embeddings))
+        for rows, group in ((known, "known"), (unknown, "unknown_labels")):
+            parts.append(score(ranker, embeddings[rows], [normalised[i] for i in rows], sub.labels[rows], group))
+    fit = fit_decision_rule(concat(parts), settings)
+    fit["protocol"] = (f"each few-shot validation label of {val_labels} in turn unknown (all its clips); the others "
+                       "and the trained labels enrolled from their training sessions, their validation sessions "
+                       "queried as known; 1:1 known:unknown; idle clips left out")
+    return fit
 
 
 def heldout_metrics(out: Path, clips, split_mode: str, stats: FeatureStats, fp32: Path, int8: Path,

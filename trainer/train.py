@@ -71,12 +71,13 @@ def embed_sequences(
 def fewshot_encoder_top1(embeddings: np.ndarray, labels: np.ndarray, shots=(1, 3), seeds=(0, 1, 2)) -> float:
     """Mean nearest-reference top-1 over seeded enrolment episodes (`shots` clips a label enrolled,
     the rest queried): the few-shot validation score on labels the encoder never trained on."""
-    from .evaluate import fewshot_split
+    from signseek.datasets.splits import few_shot_episode
 
     scores = []
     for k in shots:
         for seed in seeds:
-            enrol, query = fewshot_split(labels, k, seed)
+            episode = few_shot_episode(labels, k, seed)
+            enrol, query = episode.references, episode.queries
             scores.append(nearest_top1(embeddings[query], labels[query], embeddings[enrol], labels[enrol]))
     return float(np.mean(scores))
 

@@ -2,11 +2,14 @@
 
 - ``split_by_group``: no signer or session on both sides (what measures a new signer/sitting;
   random splits leak the signer and the lighting).
-- ``split_by_label``: class-disjoint, for few-shot: a fraction of labels is held out whole.
+- ``split_by_last_session``: per label, its last recording session is test and the one before
+  it validation (the trainer's split: every label is tested on a sitting it was not trained on).
+- ``held_out_labels`` / ``split_by_label``: class-disjoint, for few-shot: labels held out whole.
 - ``stratified_split``: random within each label, every label on every side it can be.
 - ``few_shot_episode``: K references per label, the rest queries.
 
-Each takes a SignDataset or the plain per-clip arrays, and returns index arrays.
+Each takes a SignDataset or the plain per-clip arrays, and returns index arrays. The trainer, the
+evaluation protocols, the explorer and the `signseek-data split` command all call these.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..labels import IDLE_LABELS, category_of
 from .container import SignDataset
 from .errors import DatasetError
 
@@ -93,9 +97,7 @@ def split_by_label(
     names = sorted(set(labels.tolist()))
     if not 0 < holdout_fraction < 1 or len(names) < 2:
         raise DatasetError(f"need 0 < holdout_fraction < 1 and at least 2 labels (have {len(names)})")
-    n_out = min(max(1, round(holdout_fraction * len(names))), len(names) - 1)
-    rng = np.random.default_rng(seed)
-    held = sorted(np.asarray(names)[rng.permutation(len(names))[:n_out]].tolist())
+    held = held_out_labels(labels, holdout_fraction, seed, skip_idle=False)[: len(names) - 1]
     test = np.flatnonzero(np.isin(labels, held))
     seen = np.flatnonzero(~np.isin(labels, held))
     val = np.zeros(0, np.int64)
@@ -142,13 +144,81 @@ def few_shot_episode(
         if len(idx) <= shots:
             skipped.append(name)
             continue
-        idx = rng.permutation(idx)
-        refs.append(idx[:shots])
-        queries.append(idx[shots:][:max_queries_per_label])
+        picked = rng.choice(idx, size=shots, replace=False)
+        refs.append(picked)
+        queries.append(np.setdiff1d(idx, picked)[:max_queries_per_label])
         used.append(name)
     if not used:
         raise DatasetError(f"no label has more than {shots} clips; lower --shots")
     return Episode(np.sort(np.concatenate(refs)), np.sort(np.concatenate(queries)), used, skipped)
+
+
+def split_by_last_session(labels, sessions) -> Split:
+    """Whole recording sessions held out per label: for a label recorded in >= 3 sessions, its
+    last session is test and the one before it validation; with 2 sessions the last is test; a
+    label recorded in one sitting stays in train (it has no unseen sitting to test on)."""
+    labels, sessions = np.asarray(labels).astype(str), np.asarray(sessions)
+    role = np.zeros(len(labels), dtype=np.int8)  # 0 train, 1 val, 2 test
+    for label in np.unique(labels):
+        rows = labels == label
+        held = sorted(set(sessions[rows].tolist()))
+        if len(held) >= 2:
+            role[rows & (sessions == held[-1])] = 2
+        if len(held) >= 3:
+            role[rows & (sessions == held[-2])] = 1
+    return Split(*(np.flatnonzero(role == code) for code in range(3)))
+
+
+def split_by_session(labels, sessions, test_session) -> Split:
+    """One whole session held out for every label (test); then, per label, the last remaining
+    session is validation when the label has two or more left. What a new sitting of every sign
+    looks like (with a signer column, pass signers as ``sessions``)."""
+    labels, sessions = np.asarray(labels).astype(str), np.asarray(sessions)
+    if not (sessions == test_session).any():
+        raise DatasetError(f"no clip is in session {test_session!r}; sessions are {sorted(set(sessions.tolist()))}")
+    role = np.where(sessions == test_session, 2, 0).astype(np.int8)
+    for label in np.unique(labels):
+        rows = (labels == label) & (role == 0)
+        left = sorted(set(sessions[rows].tolist()))
+        if len(left) >= 2:
+            role[rows & (sessions == left[-1])] = 1
+    return Split(*(np.flatnonzero(role == code) for code in range(3)))
+
+
+def held_out_labels(labels, fraction: float, seed: int, by_category: bool = False,
+                    skip_idle: bool = True) -> list[str]:
+    """A seeded ``fraction`` of the labels (idle ones never), kept out of training for few-shot work.
+
+    ``by_category``: the fraction is taken within each category (letters, words), at least one of
+    each, so a small validation set holds both kinds of sign a team will enrol.
+    """
+    if fraction <= 0:
+        return []
+    names = sorted(set(np.asarray(labels).astype(str).tolist()) - (set(IDLE_LABELS) if skip_idle else set()))
+    groups = ([sorted(n for n in names if category_of(n) == c) for c in ("letter", "word")]
+              if by_category else [names])
+    rng = np.random.default_rng(seed)
+    picked = []
+    for group in groups:
+        if group:
+            count = max(1, int(round(fraction * len(group))))
+            picked.extend(rng.choice(group, size=count, replace=False).tolist())
+    return sorted(picked)
+
+
+def split_by_mode(labels, sessions, mode: str = "last_session") -> dict[str, np.ndarray]:
+    """The trainer's split by name: "last_session", "session:N" or "none" (everything train)."""
+    if mode == "none":
+        return {"train": np.arange(len(labels)), "val": np.zeros(0, np.int64), "test": np.zeros(0, np.int64)}
+    if mode.startswith("session:"):
+        try:
+            held = int(mode.split(":", 1)[1])
+        except ValueError:
+            raise DatasetError(f"split {mode!r}: the session must be a number, e.g. session:2") from None
+        return split_by_session(labels, sessions, held).as_dict()
+    if mode != "last_session":
+        raise DatasetError(f"unknown split {mode!r}; use last_session, session:N or none")
+    return split_by_last_session(labels, sessions).as_dict()
 
 
 def make_split(

@@ -21,9 +21,10 @@ The seven steps of `recognize`:
                  references, a usearch HNSW index above
   5 DTW re-rank  the top DTW_TOP_N labels: DTW (DTW_BACKEND, DTW_WINDOW) between the query and each
                  label's best reference; refined = (1 - DTW_WEIGHT) * cosine + DTW_WEIGHT * exp(-d / DTW_SCALE)
-  6 decide       top-1 idle label -> "idle"; refined < SIM_THRESHOLD -> "unknown_sign"; top-1 minus
-                 top-2 < SIM_MARGIN -> "ambiguous_margin"; nearest prototype != top-1 ->
-                 "prototype_disagreement"; confidence = softmax(refined / CONFIDENCE_TEMPERATURE) over labels
+  6 decide       `signseek.ranker.Ranker`: idle label on top -> "idle"; a calibrated confidence
+                 (P(the clip is a known sign) from the answer's cosine, times its softmax share) below
+                 MIN_CONFIDENCE -> "unknown_sign" or "ambiguous_margin"; refined margin < SIM_MARGIN ->
+                 "ambiguous_margin"; nearest prototype != top-1 -> "prototype_disagreement"
   7 report       `RecognitionResult`, per-stage timings in ms
 Clips with hands but no torso (HandTalk sends one hand) go to the bundle's hands-only
 "fingerspelling" classifier when it has one (`result.model == "fingerspelling"`).
@@ -40,16 +41,18 @@ Evaluation (the trainer scores retrieval through this code):
     signseek.engine.dtw.nearest_labels(norm_queries, norm_refs, labels, window)   # plain DTW-1NN baseline
 """
 
+from ..ranker import REASONS, Ranker, Reason
 from .batching import MicroBatcher
 from .core import Candidate, Engine, InputError, RecognitionResult, as_points
 from .dtw import DTWError
 from .encoder import ClassifierModel, Encoder, EncoderError, pad_batch
-from .gates import REASONS
 from .search import AnnIndex, ExactIndex, ReferenceSet, build_index
 
 __all__ = [
     "REASONS",
     "AnnIndex",
+    "Ranker",
+    "Reason",
     "Candidate",
     "ClassifierModel",
     "DTWError",

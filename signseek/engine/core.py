@@ -13,15 +13,16 @@ import numpy as np
 
 from ..bundle import ENCODER_INT8, ENCODER_ONNX, ENCODER_TS, Bundle, load_bundle
 from ..errors import SignSeekError
-from ..features import FeatureConfig, FeatureStats, prepare_sequence
+from ..features import FeatureConfig, FeatureStats, flip_chirality, prepare_sequence
 from ..landmarks.layouts import flat_to_canonical
 from ..landmarks.schema import N_DIMS, N_LANDMARKS, LandmarkSequence
+from ..ranker import Ranker, Reason
 from ..settings import Settings, resolve_settings
 from . import dtw as dtw_mod
 from .batching import MicroBatcher
 from .encoder import ClassifierModel, Encoder, pad_batch
-from .gates import decision_gate, hand_frames, has_body, input_gate, softmax
-from .search import ReferenceSet, build_index
+from .gates import hand_frames, has_body, input_gate
+from .search import ReferenceSet
 
 
 class InputError(SignSeekError, ValueError):
@@ -60,14 +61,14 @@ class Candidate:
     dtw_distance: float | None = None  # normalised DTW distance to that reference (None: not re-ranked)
     dtw_score: float | None = None  # exp(-dtw_distance / DTW_SCALE)
     prototype_similarity: float | None = None  # cosine to the label's prototype
-    confidence: float = 0.0  # softmax share over labels (CONFIDENCE_TEMPERATURE)
+    confidence: float = 0.0  # calibrated P(this sign is the right answer): p_known x softmax share
     reference: dict = field(default_factory=dict)  # the best reference's row (source, sample_id, ...)
 
 
 @dataclass
 class RecognitionResult:
     label: str | None  # the accepted sign, None when rejected ("no sign")
-    confidence: float
+    confidence: float  # calibrated P(the top answer is right); also for rejected answers (0 when gated)
     accepted: bool
     rejection_reason: str  # a signseek.ranker.Reason value
     candidates: list[Candidate]  # signs, best first; idle labels never appear here
@@ -78,6 +79,9 @@ class RecognitionResult:
     margin: float | None = None  # top-1 minus the next label's refined similarity
     prototype_label: str | None = None  # the label of the query's nearest prototype
     idle_similarity: float | None = None  # best refined similarity of an idle label
+    p_known: float | None = None  # P(the clip is one of the known signs), from the unknown-score
+    unknown_score: float | None = None  # the answer's cosine (+ MARGIN_WEIGHT x its cosine margin)
+    mirrored: bool = False  # the clip led with the left hand and was mirrored (canonical_hand)
     model: str = "encoder"  # which model answered: "encoder" or a classifier's name
     backend: str = ""
     mode: str = "full"  # "full" (DTW + gates) or "encoder" (cosine only, no gates)
@@ -92,14 +96,14 @@ class RecognitionResult:
 
 
 @dataclass
-class _State:
-    """Everything recognition reads about the references; swapped atomically on change."""
+class _Front:
+    """A clip after steps 1-2: its points and prepared features, or already its answer."""
 
-    references: ReferenceSet
-    index: object
-    prototype_labels: list[str]
-    prototypes: np.ndarray | None
-    categories: dict[str, str]
+    points: np.ndarray
+    prepared: object = None  # signseek.features.PreparedSequence
+    normalised: np.ndarray | None = None
+    n_hands: int = 0
+    answer: RecognitionResult | None = None  # set when no embedding is needed (classifier, input gate)
 
 
 class Engine:
@@ -131,7 +135,7 @@ class Engine:
         self._base_categories = dict(categories or {})
         self._lock = threading.Lock()
         self.batcher = MicroBatcher(self._embed_batch, self.settings.BATCH_MAX_SIZE, self.settings.BATCH_MAX_WAIT_MS)
-        self._state: _State | None = None
+        self._ranker: Ranker | None = None
         self.set_references(references)
 
     # ------------------------------------------------------------------ construction
@@ -169,7 +173,7 @@ class Engine:
 
     def warmup(self) -> Engine:
         """One dummy embedding and DTW so the first real request pays no lazy initialisation."""
-        refs = self._state.references
+        refs = self._ranker.references
         if refs.features:
             seq = self.stats.apply(refs.features[0])
             self.encoder.embed(seq[None], np.ones((1, len(seq)), dtype=np.float32))
@@ -179,31 +183,31 @@ class Engine:
     # ------------------------------------------------------------------ references
 
     @property
+    def ranker(self) -> Ranker:
+        """The decision over the current references (swapped whole when they change)."""
+        return self._ranker
+
+    @property
     def references(self) -> ReferenceSet:
-        return self._state.references
+        return self._ranker.references
 
     @property
     def labels(self) -> list[str]:
         """Every label in the references, idle ones included, sorted."""
-        return sorted(set(self._state.references.labels))
+        return self._ranker.labels
 
     @property
     def index_kind(self) -> str:
-        return self._state.index.kind
+        return self._ranker.index.kind
 
     def set_references(self, references: ReferenceSet) -> None:
         """Swap in a new reference set (recognition in flight keeps the old one). Rebuilds the
-        index: milliseconds for exact search, seconds for an ANN index of 100k references."""
+        ranker's index: milliseconds for exact search, seconds for an ANN index of 100k references."""
         if len(references) == 0:
             raise ValueError("the engine needs at least one reference")
-        index = build_index(references, self.settings.ANN_THRESHOLD)
-        proto_labels, protos = references.label_prototypes()
-        categories = dict(self._base_categories)
-        for label, category in zip(references.labels, references.categories, strict=True):
-            if category:
-                categories.setdefault(label, category)
+        ranker = Ranker(references, self.settings, self.stats, self.idle_labels, self._base_categories)
         with self._lock:
-            self._state = _State(references, index, proto_labels, protos, categories)
+            self._ranker = ranker
 
     # ------------------------------------------------------------------ embedding
 
@@ -227,42 +231,37 @@ class Engine:
         """One clip -> RecognitionResult. ``mode="encoder"``: cosine only, no DTW, no gates."""
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        s = self.settings
-        top_k = top_k or s.DEFAULT_TOP_K
+        top_k = top_k or self.settings.DEFAULT_TOP_K
         with self.batcher.expect() as ticket:
-            front = self._gate(landmarks, layout, mode, top_k, t0, timings)
-            if isinstance(front, RecognitionResult):
-                return front
-            points, prepared, normalised, n_hands = front
+            front = self._front(landmarks, layout, mode, top_k, t0, timings)
+            if front.answer is not None:
+                return front.answer
             t1 = time.perf_counter()
-            embedding = ticket.submit(normalised)
-        t2 = time.perf_counter()
-        timings["embed"] = (t2 - t1) * 1e3
-        result = self._rank(embedding, normalised, self._state, top_k, mode, timings)
-        result.motion, result.hand_frames, result.n_frames, result.kept = (
-            prepared.motion, n_hands, len(points), prepared.kept)
+            embedding = ticket.submit(front.normalised)
+        timings["embed"] = (time.perf_counter() - t1) * 1e3
+        result = self._answer(front, embedding, self._ranker, top_k, mode, timings)
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return result
 
-    def _gate(self, landmarks, layout: str | None, mode: str, top_k: int, t0: float,
-              timings: dict[str, float]):
-        """Steps 1-2 for one clip: the hands-only classifier's answer, a rejection by the input
-        gates (both as a finished RecognitionResult), or (points, prepared, normalised features,
-        hand frames) to embed."""
+    def _front(self, landmarks, layout: str | None, mode: str, top_k: int, t0: float,
+               timings: dict[str, float]) -> _Front:
+        """Steps 1-2 for one clip: prepare it, and answer at once where no embedding is needed
+        (the hands-only classifier, or a rejection by the input gates)."""
         points = as_points(landmarks, layout)
         if mode == "full" and not has_body(points) and "fingerspelling" in self.classifiers:
-            return self._classify(points, self.classifiers["fingerspelling"], top_k, t0)
+            return _Front(points, answer=self._classify(points, self.classifiers["fingerspelling"], top_k, t0))
         prepared = prepare_sequence(points, self.feature_config, return_info=True)
-        normalised = self.stats.apply(prepared.features)
-        n_hands = hand_frames(points[prepared.kept[0] : prepared.kept[1]])
+        front = _Front(points, prepared, self.stats.apply(prepared.features),
+                       hand_frames(points[prepared.kept[0] : prepared.kept[1]]))
         timings["prepare"] = (time.perf_counter() - t0) * 1e3
-        reason = input_gate(n_hands, prepared.motion, self._motion_floor(points)) if mode == "full" else "none"
-        if reason != "none":
+        reason = input_gate(front.n_hands, prepared.motion, self._motion_floor(points)) if mode == "full" else Reason.NONE
+        if reason is not Reason.NONE:
             timings["total"] = (time.perf_counter() - t0) * 1e3
-            return RecognitionResult(None, 0.0, False, reason, [], prepared.motion, n_hands, len(points),
-                                     prepared.kept, model="encoder", backend=self.encoder.backend,
-                                     mode=mode, timings_ms=timings)
-        return points, prepared, normalised, n_hands
+            front.answer = RecognitionResult(
+                None, 0.0, False, reason.value, [], prepared.motion, front.n_hands, len(points), prepared.kept,
+                mirrored=prepared.mirrored, model="encoder", backend=self.encoder.backend, mode=mode,
+                timings_ms=timings)
+        return front
 
     async def recognize_async(self, landmarks, top_k: int | None = None, layout: str | None = None,
                               mode: str = "full") -> RecognitionResult:
@@ -272,25 +271,15 @@ class Engine:
     def recognize_many(self, clips: Sequence, top_k: int | None = None, layout: str | None = None,
                        mode: str = "full", batch_size: int = 256) -> list[RecognitionResult]:
         """Many clips with one encoder call per ``batch_size`` (batch jobs, evaluation)."""
-        s = self.settings
-        top_k = top_k or s.DEFAULT_TOP_K
-        results: list[RecognitionResult | None] = [None] * len(clips)
-        todo = []
-        for i, clip in enumerate(clips):
-            front = self._gate(clip, layout, mode, top_k, time.perf_counter(), {})
-            if isinstance(front, RecognitionResult):
-                results[i] = front
-                continue
-            todo.append((i, *front))
+        top_k = top_k or self.settings.DEFAULT_TOP_K
+        fronts = [self._front(clip, layout, mode, top_k, time.perf_counter(), {}) for clip in clips]
+        todo = [f for f in fronts if f.answer is None]
         if todo:
-            embeddings = self.encoder.embed_sequences([norm for _, _, _, norm, _ in todo], batch_size)
-            state = self._state
-            for (i, points, prepared, norm, n_hands), emb in zip(todo, embeddings, strict=True):
-                result = self._rank(emb, norm, state, top_k, mode, {})
-                result.motion, result.hand_frames, result.n_frames, result.kept = (
-                    prepared.motion, n_hands, len(points), prepared.kept)
-                results[i] = result
-        return results
+            ranker = self._ranker
+            embeddings = self.encoder.embed_sequences([f.normalised for f in todo], batch_size)
+            for front, embedding in zip(todo, embeddings, strict=True):
+                front.answer = self._answer(front, embedding, ranker, top_k, mode, {})
+        return [f.answer for f in fronts]
 
     def rank_labels(self, prepared: Sequence[np.ndarray], mode: str = "encoder", k: int | None = None,
                     include_idle: bool = True, batch_size: int = 256) -> list[list[str]]:
@@ -301,32 +290,9 @@ class Engine:
         """
         normalised = [self.stats.apply(p) for p in prepared]
         embeddings = self.encoder.embed_sequences(normalised, batch_size)
-        return self.rank_embeddings(embeddings, normalised if mode == "full" else None, k, include_idle)
-
-    def rank_embeddings(self, embeddings: np.ndarray, normalised: Sequence[np.ndarray] | None = None,
-                        k: int | None = None, include_idle: bool = True,
-                        dtw_distances: np.ndarray | None = None) -> list[list[str]]:
-        """Like rank_labels for precomputed embeddings; DTW re-rank when ``normalised`` is given.
-
-        ``dtw_distances`` [Q, R]: precomputed normalised DTW distances from each query to every
-        reference, used instead of computing them (calibration grids reuse one matrix).
-        """
-        state = self._state
-        n_labels = len(set(state.references.labels))
-        k = min(k or n_labels, n_labels)
-        hits = state.index.search(np.asarray(embeddings, dtype=np.float32), n_labels)
-        out = []
-        for i, h in enumerate(hits):
-            labels, sims = list(h.labels), h.similarities.astype(np.float64)
-            if normalised is not None and self.settings.DTW_ENABLED:
-                known = None if dtw_distances is None else dtw_distances[i]
-                refined, _, _ = self._dtw_refine(normalised[i], h, sims, state, known)
-                order = np.argsort(-refined, kind="stable")
-                labels = [labels[j] for j in order]
-            if not include_idle:
-                labels = [x for x in labels if x not in self.idle_labels]
-            out.append(labels[:k])
-        return out
+        rankings = self._ranker.rank_many(embeddings, normalised if mode == "full" else None)
+        idle = self.idle_labels
+        return [[x for x in r.labels if include_idle or x not in idle][:k] for r in rankings]
 
     # ------------------------------------------------------------------ internals
 
@@ -337,82 +303,43 @@ class Engine:
             return 0.0
         return self.settings.MOTION_FLOOR
 
-    def _dtw_refine(self, normalised: np.ndarray, hits, sims: np.ndarray, state: _State,
-                    known_distances: np.ndarray | None = None):
-        """Blend DTW into the top DTW_TOP_N labels; others get the worst re-ranked DTW score
-        (they are at least that far), which keeps re-ranked labels ahead of the rest."""
-        s = self.settings
-        n = min(s.DTW_TOP_N, len(sims))
-        feats = state.references.features
-        dists = np.full(len(sims), np.nan)
-        scores = np.full(len(sims), np.nan)
-        if feats is None or n == 0:
-            return sims.copy(), dists, scores
-        best_refs = hits.reference_index[:n].astype(np.int64)
-        if known_distances is not None:
-            dists[:n] = known_distances[best_refs]
-        else:
-            refs = [self.stats.apply(feats[int(j)]) for j in best_refs]
-            dists[:n] = dtw_mod.distances(normalised, refs, s.DTW_BACKEND, s.DTW_WINDOW)
-        scores[:n] = dtw_mod.dtw_score(dists[:n], s.DTW_SCALE)
-        filled = np.where(np.isnan(scores), np.nanmin(scores[:n]), scores)
-        refined = (1 - s.DTW_WEIGHT) * sims + s.DTW_WEIGHT * filled
-        return refined, dists, scores
-
-    def _rank(self, embedding: np.ndarray, normalised: np.ndarray, state: _State, top_k: int, mode: str,
-              timings: dict[str, float]) -> RecognitionResult:
-        s = self.settings
+    def _answer(self, front: _Front, embedding: np.ndarray, ranker: Ranker, top_k: int, mode: str,
+                timings: dict[str, float]) -> RecognitionResult:
+        """Steps 4-7: search, DTW re-rank and decide (the Ranker), as a RecognitionResult."""
+        full = mode == "full"
+        ranking = ranker.rank(embedding, front.normalised if full else None, top_k)
+        timings.update(ranking.timings_ms)
         t = time.perf_counter()
-        n_labels = len(set(state.references.labels))
-        pool = n_labels if state.index.kind == "exact" else min(n_labels, max(top_k, s.DTW_TOP_N, 32))
-        hits = state.index.search(embedding[None, :], pool)[0]
-        sims = hits.similarities.astype(np.float64)
-        t_search = time.perf_counter()
-        timings["search"] = (t_search - t) * 1e3
-        if mode == "full" and s.DTW_ENABLED:
-            refined, dists, scores = self._dtw_refine(normalised, hits, sims, state)
+        decision = ranker.decide(ranking)
+        timings["decide"] = (time.perf_counter() - t) * 1e3
+        if not full:  # encoder mode: the cosine order, no gates
+            reason = Reason.IDLE if ranking.labels[0] in self.idle_labels else Reason.NONE
         else:
-            refined, dists, scores = sims.copy(), np.full(len(sims), np.nan), np.full(len(sims), np.nan)
-        t_dtw = time.perf_counter()
-        timings["dtw"] = (t_dtw - t_search) * 1e3
-
-        order = np.argsort(-refined, kind="stable")
-        conf = softmax(refined, s.CONFIDENCE_TEMPERATURE)
-        proto_sims, proto_label = {}, None
-        if state.prototypes is not None:
-            ps = state.prototypes @ embedding
-            proto_sims = dict(zip(state.prototype_labels, ps.tolist(), strict=True))
-            proto_label = state.prototype_labels[int(np.argmax(ps))]
+            reason = decision.reason
+        accepted = reason is Reason.NONE
         candidates, idle_sim = [], None
-        for j in order:
-            label = hits.labels[j]
+        refs = ranker.references
+        for j, label in enumerate(ranking.labels):
             if label in self.idle_labels:
-                idle_sim = float(refined[j]) if idle_sim is None else idle_sim
+                idle_sim = float(ranking.refined[j]) if idle_sim is None else idle_sim
                 continue
             if len(candidates) < top_k:
-                ref = int(hits.reference_index[j])
+                ref = int(ranking.reference_index[j])
+                dist, score = ranking.dtw_distance[j], ranking.dtw_score[j]
                 candidates.append(Candidate(
-                    label, state.categories.get(label, ""), float(refined[j]), float(sims[j]),
-                    None if np.isnan(dists[j]) else float(dists[j]),
-                    None if np.isnan(scores[j]) else float(scores[j]),
-                    proto_sims.get(label), float(conf[j]),
-                    {"index": ref, **state.references.rows[ref]},
+                    label, ranker.categories.get(label, ""), float(ranking.refined[j]), float(ranking.cosine[j]),
+                    None if np.isnan(dist) else float(dist), None if np.isnan(score) else float(score),
+                    ranking.prototype_similarity.get(label), float(decision.probabilities[j]),
+                    {"index": ref, **refs.rows[ref]},
                 ))
-        top_label = hits.labels[order[0]]
-        margin = float(refined[order[0]] - refined[order[1]]) if len(order) > 1 else 1.0
-        if mode == "full":
-            reason = decision_gate(top_label, float(refined[order[0]]), margin, self.idle_labels,
-                                   s.SIM_THRESHOLD, s.SIM_MARGIN, proto_label, s.PROTOTYPE_CHECK)
-        else:
-            reason = "idle" if top_label in self.idle_labels else "none"
-        accepted = reason == "none"
-        timings["decide"] = (time.perf_counter() - t_dtw) * 1e3
+        prepared = front.prepared
         return RecognitionResult(
-            label=top_label if accepted else None,
-            confidence=float(conf[order[0]]) if accepted else 0.0,
-            accepted=accepted, rejection_reason=reason, candidates=candidates, motion=0.0,
-            hand_frames=0, n_frames=0, margin=margin, prototype_label=proto_label, idle_similarity=idle_sim,
-            model="encoder", backend=self.encoder.backend, mode=mode, timings_ms=timings,
+            label=ranking.labels[0] if accepted else None, confidence=decision.confidence, accepted=accepted,
+            rejection_reason=reason.value, candidates=candidates, motion=prepared.motion,
+            hand_frames=front.n_hands, n_frames=len(front.points), kept=prepared.kept, margin=decision.margin,
+            prototype_label=ranking.prototype_label, idle_similarity=idle_sim, p_known=decision.p_known,
+            unknown_score=decision.unknown_score, mirrored=prepared.mirrored, model="encoder",
+            backend=self.encoder.backend, mode=mode, timings_ms=timings,
         )
 
     def _classify(self, points: np.ndarray, classifier: ClassifierModel, top_k: int, t0: float) -> RecognitionResult:
@@ -422,12 +349,15 @@ class Engine:
         prepared = prepare_sequence(points, spec.feature_config, return_info=True)
         n_hands = hand_frames(points[prepared.kept[0] : prepared.kept[1]])
         timings = {"prepare": (time.perf_counter() - t0) * 1e3}
-        reason = input_gate(n_hands, prepared.motion, 0.0)  # hands-only features carry no motion
+        reason = input_gate(n_hands, prepared.motion, 0.0).value  # hands-only features carry no motion
         candidates, label, confidence = [], None, 0.0
         if reason == "none":
-            x = spec.stats.apply(prepared.features) if spec.stats is not None else prepared.features
+            views = [prepared.features]
+            if spec.feature_config.canonical_hand:  # the same letter whichever hand made it
+                views.append(flip_chirality(prepared.features, spec.feature_config))
+            x = np.stack([spec.stats.apply(v) if spec.stats is not None else v for v in views])
             t1 = time.perf_counter()
-            probs = classifier.probabilities(x[None], np.ones((1, len(x)), dtype=np.float32))[0]
+            probs = classifier.probabilities(x, np.ones(x.shape[:2], dtype=np.float32)).mean(axis=0)
             timings["embed"] = (time.perf_counter() - t1) * 1e3
             order = np.argsort(-probs, kind="stable")
             top_label = spec.labels[order[0]]
@@ -436,31 +366,32 @@ class Engine:
                     continue
                 p = float(probs[j])
                 candidates.append(Candidate(spec.labels[j], "letter", p, None, confidence=p))
+            confidence = float(probs[order[0]])
             if top_label in self.idle_labels:
                 reason = "idle"
-            elif probs[order[0]] < s.CLASSIFIER_MIN_CONFIDENCE:
+            elif confidence < s.CLASSIFIER_MIN_CONFIDENCE:
                 reason = "low_confidence"
             else:
-                label, confidence = top_label, float(probs[order[0]])
+                label = top_label
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return RecognitionResult(label, confidence, reason == "none", reason, candidates, prepared.motion,
-                                 n_hands, len(points), prepared.kept, model=classifier.name,
-                                 backend=classifier.model.backend, timings_ms=timings)
+                                 n_hands, len(points), prepared.kept, mirrored=prepared.mirrored,
+                                 model=classifier.name, backend=classifier.model.backend, timings_ms=timings)
 
     # ------------------------------------------------------------------ info
 
     def info(self) -> dict:
         """What /healthz and /model/info report."""
-        state = self._state
+        ranker = self._ranker
         return {
             "model_name": self.model_name,
             "backend": self.encoder.backend,
-            "embedding_dim": int(state.references.embeddings.shape[1]),
-            "n_references": len(state.references),
-            "n_labels": len(set(state.references.labels)),
+            "embedding_dim": int(ranker.references.embeddings.shape[1]),
+            "n_references": len(ranker.references),
+            "n_labels": len(set(ranker.references.labels)),
             "labels": self.labels,
             "idle_labels": sorted(self.idle_labels),
-            "index": state.index.kind,
+            "index": ranker.index.kind,
             "classifiers": {n: {"labels": c.labels, "backend": c.model.backend} for n, c in self.classifiers.items()},
             "feature_config": self.feature_config.to_dict(),
             "bundle": str(self.bundle.directory) if self.bundle else None,

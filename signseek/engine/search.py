@@ -168,7 +168,10 @@ class AnnIndex:
         self.labels = np.asarray(labels, dtype=str)
         self.index = Index(ndim=embeddings.shape[1], metric="cos", dtype="f32",
                            connectivity=16, expansion_add=64, expansion_search=expansion_search)
-        self.index.add(np.arange(len(embeddings), dtype=np.uint64), embeddings, threads=0)
+        # One thread: a multi-threaded HNSW build depends on thread scheduling, so the same
+        # references could give different neighbours (and answers) from one start to the next.
+        # Single-threaded it is reproducible, for about a third more build time (BENCHMARKS.md).
+        self.index.add(np.arange(len(embeddings), dtype=np.uint64), embeddings, threads=1)
 
     def nearest(self, queries: np.ndarray, k: int) -> np.ndarray:
         matches = self.index.search(np.atleast_2d(queries).astype(np.float32), k, threads=0)
