@@ -38,7 +38,8 @@ def _import(args) -> SignDataset:
     if not path.exists():
         raise DatasetError(f"no such file or folder: {path}")
     video_options = {"workers": args.workers, "cache_dir": args.cache_dir, "progress": not args.quiet,
-                     "engine": args.engine, "address": args.address}
+                     "engine": args.engine, "address": args.address,
+                     "extract_kwargs": {"mode": args.landmarks} if args.landmarks != "holistic" else None}
     if args.address and args.engine != "ray":
         raise DatasetError("--address is the Ray cluster's address; use it with --engine ray")
     if args.format == "npz":
@@ -167,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="videos/wlasl: local = processes on this machine (default); ray = actors on a "
                         "Ray cluster (pip install 'signseek[ray]')")
+    p.add_argument("--landmarks", choices=("holistic", "fast"), default="holistic",
+                   help="videos/wlasl: holistic = every part, the face included (default); fast = pose + hands "
+                        "(no face mesh, faster: see BENCHMARKS.md)")
     p.add_argument("--address", help="videos/wlasl with --engine ray: the cluster's address (host:port of "
                                      "`ray start --head`); default: a Ray instance on this machine")
     p.add_argument("--cache-dir", help="videos/wlasl: where finished clips are kept for resuming "

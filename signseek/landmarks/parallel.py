@@ -10,9 +10,10 @@
     with ExtractionPool(workers=2) as pool:                      # the local engine also splits
         result = pool.extract_video("clip.mp4")                  # one clip across its processes
 
-Every worker, whatever the engine, is a `ClipWorker`: it holds one MediaPipe Holistic graph
-(graphs are not thread-safe, and a process is the only way past the GIL) built by
-`make_extractor` and reuses it for every clip it is given. The local engine runs workers in
+Every worker, whatever the engine, is a `ClipWorker`: it holds one MediaPipe graph (graphs are
+not thread-safe, and a process is the only way past the GIL) built by the extractor factory
+(`signseek.landmarks.extract.make_extractor`; full Holistic by default, ``mode="fast"`` for the
+pose + hands path) and reuses it for every clip it is given. The local engine runs workers in
 processes started with "spawn" (safe next to threads, the same on every OS; `workers=1` runs
 in this process); the Ray engine runs them as Ray actors, one CPU each, and ships each video's
 bytes with the task so the worker machines need no shared filesystem. A worker that dies (a
@@ -47,11 +48,11 @@ from .extract import (
     DEFAULT_MAX_SIDE,
     ExtractionError,
     ExtractionResult,
-    HolisticExtractor,
     _stack,
     build_result,
     extract_frames,
     extract_video,
+    make_extractor,
 )
 from .video import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_PIXELS, VideoReader
 
@@ -74,9 +75,9 @@ class WorkerDied(ExtractionError):
     kind = "unavailable"
 
 
-def make_extractor(max_side: int | None = DEFAULT_MAX_SIDE) -> HolisticExtractor:
-    """The one place pool workers build their MediaPipe graph."""
-    return HolisticExtractor(max_side=max_side)
+# Pool workers run full Holistic unless told otherwise: a dataset keeps every part (the face
+# included), and the split-clip path is compared against single-process Holistic.
+POOL_MODE = "holistic"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class ClipTask:
     """One clip for a worker: a video file, optionally a frame range of it, and options.
 
     ``options``: max_duration_s, max_pixels, require_person, frame_stride, max_side (as
-    `extract_video`). ``data``: the file's bytes, for workers that cannot read ``path``.
+    `extract_video`), mode ("holistic", the default, or "fast"). ``data``: the file's bytes,
+    for workers that cannot read ``path``.
     """
 
     path: str
@@ -99,17 +101,22 @@ class ClipTask:
 
 
 class ClipWorker:
-    """What every worker holds: one Holistic graph, built on first use, reused across clips."""
+    """What every worker holds: one MediaPipe graph (`make_extractor`: "holistic" or "fast"),
+    built on first use, reused across clips."""
 
-    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE, mode: str = POOL_MODE) -> None:
         self.max_side = max_side
-        self._extractor: HolisticExtractor | None = None
+        self.mode = mode
+        self._extractor = None
+        self._extractor_mode = mode
 
-    def extractor(self, max_side: int | None = None) -> HolisticExtractor:
+    def extractor(self, max_side: int | None = None, mode: str | None = None):
         max_side = self.max_side if max_side is None else max_side
-        if self._extractor is None or self._extractor.max_side != max_side:
+        mode = mode or self.mode
+        if self._extractor is None or (self._extractor.max_side, self._extractor_mode) != (max_side, mode):
             self.close()
-            self._extractor = make_extractor(max_side)
+            self._extractor = make_extractor(mode, max_side=max_side)
+            self._extractor_mode = mode
         return self._extractor
 
     def warm(self) -> int:
@@ -139,7 +146,7 @@ class ClipWorker:
 
     def _extract(self, task: ClipTask, path: str) -> ExtractionResult:
         options = dict(task.options)
-        extractor = self.extractor(options.pop("max_side", None))
+        extractor = self.extractor(options.pop("max_side", None), options.pop("mode", None))
         if not task.trimmed:
             return extract_video(path, max_side=extractor.max_side, extractor=extractor, **options)
         # A clip cut from a longer video (WLASL, MS-ASL): decode up to its end, run MediaPipe on
