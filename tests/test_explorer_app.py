@@ -602,7 +602,11 @@ def test_feedback_file_opens_and_a_selection_is_enrolled_and_exported(explorer_b
     at.text_input(key="clips_enrol_store").set_value(str(store)).run()
     at.button(key="clips_enrol").click().run()
     assert at.success, [e.value for e in at.error]
-    enrolled = {s.label: s.n_clips for s in ReferenceStore(Engine.from_bundle(explorer_bundle), store).list_signs()}
+    check = ReferenceStore(Engine.from_bundle(explorer_bundle), store, watch=False)
+    try:
+        enrolled = {s.label: s.n_clips for s in check.list_signs()}
+    finally:
+        check.close()
     assert enrolled == {"kofi": 3}
     (tmp_path / "back.npz").write_bytes(exports.dataset_bytes(data.load_dataset(flags.dataset_path), [0, 2]))
     back = SignDataset.load(tmp_path / "back.npz")

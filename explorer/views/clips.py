@@ -51,7 +51,8 @@ st.download_button("Download their table (CSV)", exports.selection_table(records
 st.subheader("Enrol as a sign")
 default_label = enrol.default_label(records.loc[picked])
 st.text_input("Sign name", value=default_label, key="clips_enrol_label")
-st.text_input("Reference store (SQLite; the demo's STORE_PATH by default)", value=str(enrol.default_store()),
+st.text_input("Reference store (a SQLite file or postgresql://...; the demo's store by default)",
+              value=enrol.default_store(),
               key="clips_enrol_store")
 if st.button("Enrol the picked clips", key="clips_enrol"):
     try:
