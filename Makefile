@@ -10,7 +10,7 @@ PIP_INSTALL := $(PY) -m pip install -q -c constraints.txt
 export GRADIO_ANALYTICS_ENABLED = False
 export HF_HUB_OFFLINE = 1
 
-.PHONY: run test install install-dev system-deps lint bench explorer clean lock
+.PHONY: run test install install-dev system-deps lint bench explorer clean lock tflite tflite-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,22 @@ explorer: install
 
 bench: install-dev
 	$(PY) -m benchmarks
+
+# TFLite export (fp32 + int8) of the bundle's encoder and hands-only classifier, verified with the
+# LiteRT interpreter against ONNX Runtime, shipped in models/ when every check passes. The converter
+# (onnx2tf + TensorFlow, ~1.5 GB) lives in its own venv so it never touches the main one.
+TFLITE_VENV ?= .venv-tflite
+BUNDLE ?= models
+
+$(TFLITE_VENV)/installed: requirements-tflite.txt
+	$(PYTHON) -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/python -m pip install -q -r requirements-tflite.txt
+	date > $@
+
+tflite-venv: $(TFLITE_VENV)/installed
+
+tflite: install tflite-venv
+	$(PY) -m trainer.tflite --bundle $(BUNDLE) --python $(TFLITE_VENV)/bin/python
 
 # After a dependency change: pin what the dev venv now holds (run `make test` first, then commit).
 lock: install-dev

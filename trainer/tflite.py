@@ -1,0 +1,203 @@
+"""TFLite export of a bundle's encoder and hands-only classifier(s), verified, then shipped in it.
+
+    make tflite                                        # the shipped bundle (models/)
+    python -m trainer.tflite --bundle models           # the same, once `make tflite-venv` ran
+    python -m trainer.tflite --bundle DIR --no-ship --report report.json   # verify only
+
+The conversion runs in its own venv (`.venv-tflite`: onnx2tf + TensorFlow, pinned in
+requirements-tflite.txt) so TensorFlow never meets the main environment; this module (main venv)
+prepares the verification inputs from real recordings the way the engine does (prepare_sequence
++ the bundle's stats, ``seq_len`` frames), calls ``scripts/export_tflite.py`` there, and when every
+check passed copies the ``.tflite`` files into the bundle and lists them (and the checks) in its
+export_manifest.json. Works from the ONNX files alone, so any bundle (the fixture bundle too).
+
+Verification clips: sample_dataset/signs_sample.npz (132 real traduttore-asl recordings, 4 of
+each sign) for the encoder, with the bundle's own references for the top-1; fingerspelling_sample
+for a hands-only classifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from signseek.bundle import ENCODER_ONNX, MANIFEST, Bundle, load_bundle, sha256_file
+from signseek.features import FeatureConfig, FeatureStats, prepare_sequence
+from signseek.landmarks.layouts import flat_to_canonical
+from signseek.paths import PROJECT_ROOT, SAMPLE_DATASET
+
+CONVERTER_PYTHON = PROJECT_ROOT / ".venv-tflite" / "bin" / "python"
+CONVERTER_SCRIPT = PROJECT_ROOT / "scripts" / "export_tflite.py"
+ENCODER_CLIPS = SAMPLE_DATASET / "signs_sample.npz"
+CLASSIFIER_CLIPS = SAMPLE_DATASET / "fingerspelling_sample.npz"
+
+
+def converter_ready(python: Path = CONVERTER_PYTHON) -> bool:
+    """Whether the converter venv exists with onnx2tf installed in it."""
+    venv = python.parent.parent
+    return python.is_file() and any(venv.glob("lib/python*/site-packages/onnx2tf"))
+
+
+def _clips(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        flat = data["landmarks"].astype(np.float32)
+    return [flat_to_canonical(clip)[0] for clip in flat]
+
+
+def _prepared(clips: list[np.ndarray], cfg: FeatureConfig, stats: FeatureStats | None, seq_len: int):
+    """[N, seq_len, F] features and [N, seq_len] mask, as the engine feeds the model."""
+    rows = []
+    for points in clips:
+        try:
+            features = prepare_sequence(points, cfg)
+        except ValueError:  # a clip the engine would refuse (e.g. no hand at all)
+            continue
+        features = stats.apply(features) if stats is not None else features
+        rows.append(features[:seq_len])
+    dim = rows[0].shape[1]
+    out = np.zeros((len(rows), seq_len, dim), np.float32)
+    mask = np.zeros((len(rows), seq_len), np.float32)
+    for i, features in enumerate(rows):
+        out[i, : len(features)] = features
+        mask[i, : len(features)] = 1.0
+    return out, mask
+
+
+def build_inputs(bundle: Bundle, path: Path) -> list[str]:
+    """Write the converter's inputs.npz for ``bundle``; returns the ONNX files it covers."""
+    seq_len = int(bundle.feature_config.seq_len)
+    features, mask = _prepared(_clips(ENCODER_CLIPS), bundle.feature_config, bundle.stats, seq_len)
+    refs = bundle.embeddings / np.linalg.norm(bundle.embeddings, axis=1, keepdims=True)
+    arrays = {
+        "encoder__onnx": np.array(str(bundle.directory / ENCODER_ONNX)),
+        "encoder__features": features, "encoder__mask": mask,
+        "encoder__references": refs.astype(np.float32),
+        "encoder__reference_labels": np.array([row["label"] for row in bundle.rows]),
+    }
+    models, files = ["encoder"], [ENCODER_ONNX]
+    for name, spec in bundle.classifiers.items():
+        if not str(spec.path).endswith(".onnx"):
+            continue
+        cfg = spec.feature_config
+        cfeatures, cmask = _prepared(_clips(CLASSIFIER_CLIPS), cfg, spec.stats, int(cfg.seq_len))
+        key = f"classifier_{name}"
+        arrays.update({f"{key}__onnx": np.array(str(spec.path)), f"{key}__features": cfeatures,
+                       f"{key}__mask": cmask})
+        models.append(key)
+        files.append(Path(spec.path).name)
+    arrays["models"] = np.array(models)
+    np.savez(path, **arrays)
+    return files
+
+
+def ship(bundle_dir: Path, out_dir: Path, report: dict) -> list[str]:
+    """Copy the verified .tflite files into the bundle and list them in its manifest."""
+    manifest_path = bundle_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    shipped = []
+    for model in report["models"]:
+        for kind in ("fp32", "int8"):
+            name = model[kind]["file"]
+            shutil.copyfile(out_dir / name, bundle_dir / name)
+            manifest["files"][name] = {"sha256": sha256_file(bundle_dir / name), "bytes": (bundle_dir / name).stat().st_size}
+            shipped.append(name)
+    manifest["files"] = dict(sorted(manifest["files"].items()))
+    manifest["tflite"] = {
+        "command": "make tflite",
+        "converter": report["converter"],
+        "checks": [{k: v for k, v in m.items() if k != "convert_s"} for m in report["models"]],
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return shipped
+
+
+MD_START, MD_END = "<!-- tflite:start -->", "<!-- tflite:end -->"
+
+
+def markdown(report: dict, bundle_dir: Path, command: str, ci_note: str) -> str:
+    import datetime as dt
+
+    conv = report["converter"]
+    lines = [
+        "## TFLite export (fp32 and int8), verified with LiteRT against ONNX Runtime",
+        "",
+        f"Measured {dt.date.today().isoformat()} with `{command}` on `{bundle_dir.name}/` "
+        f"(onnx2tf {conv['onnx2tf']}, TensorFlow {conv['tensorflow']}, ai-edge-litert {conv['ai_edge_litert']}, "
+        "in their own venv). Fixed input [1, T, F] (TFLite needs one shape; the GRU is unrolled over T). "
+        "int8 = dynamic-range quantisation (int8 weights, float activations). Latency: median of one clip "
+        "through the LiteRT interpreter (1 thread) and ONNX Runtime (1 thread), this 2-core machine, shared.",
+        "",
+        "| model | clips | file | bytes | max abs diff to ONNX | min cosine | same top-1 | ms a clip (ONNX Runtime) | check |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for model in report["models"]:
+        for kind in ("fp32", "int8"):
+            e = model[kind]
+            lines.append(
+                f"| {model['model']} {kind} | {model['clips']} | {e['file']} | {e['bytes']:,} | {e['max_abs_diff']:.1e} "
+                f"| {e['min_cosine']:.6f} | {e['top1_agreement']:.3f} | {e['litert_ms']:.2f} ({model['onnx_ms']:.2f}) "
+                f"| {'passed' if e['passed'] else 'FAILED'}: {e['rule']} |"
+            )
+    lines += ["", ci_note]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=PROJECT_ROOT / "models")
+    parser.add_argument("--python", type=Path, default=CONVERTER_PYTHON, help="the converter venv's python")
+    parser.add_argument("--out", type=Path, default=None, help="keep the .tflite files here (default: a temp dir)")
+    parser.add_argument("--report", type=Path, default=None, help="also write the verification report here")
+    parser.add_argument("--no-ship", action="store_true", help="verify only; leave the bundle as it is")
+    parser.add_argument("--update-md", action="store_true", help="write the figures into benchmarks/BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    if not converter_ready(args.python):
+        print(f"no converter venv with onnx2tf at {args.python}: run `make tflite-venv` first", file=sys.stderr)
+        return 2
+    bundle = load_bundle(args.bundle)
+    with tempfile.TemporaryDirectory(prefix="signseek-tflite-") as tmp:
+        out = args.out or Path(tmp) / "out"
+        inputs, report_path = Path(tmp) / "inputs.npz", Path(tmp) / "report.json"
+        build_inputs(bundle, inputs)
+        done = subprocess.run([str(args.python), str(CONVERTER_SCRIPT), "--inputs", str(inputs), "--out", str(out),
+                               "--report", str(report_path)], check=False)
+        if not report_path.is_file():
+            print(f"the converter failed (exit {done.returncode}) before writing a report", file=sys.stderr)
+            return 1
+        report = json.loads(report_path.read_text())
+        if args.report:
+            args.report.write_text(json.dumps(report, indent=2) + "\n")
+        for model in report["models"]:
+            for kind in ("fp32", "int8"):
+                entry = model[kind]
+                print(f"{model['model']} {kind}: {'ok' if entry['passed'] else 'FAILED'} ({entry['rule']}): "
+                      f"max diff {entry['max_abs_diff']:.2e}, min cosine {entry['min_cosine']:.6f}, top-1 "
+                      f"agreement {entry['top1_agreement']:.3f}, {entry['bytes']:,} bytes, {entry['litert_ms']:.2f} ms "
+                      f"(ONNX Runtime {model['onnx_ms']:.2f} ms)")
+        if not report["passed"]:
+            print("verification failed: nothing shipped", file=sys.stderr)
+            return 1
+        if args.update_md:
+            from benchmarks.report import update_section
+
+            ci_note = ("CI: tests/test_tflite.py adds about 25 s (input preparation on the fixture bundle, the "
+                       "refusal without a converter); its end-to-end export on the fixture bundle runs only where "
+                       "`.venv-tflite` exists, because building that venv (TensorFlow 2.19, ~1.5 GB) takes minutes, "
+                       "more than the CI budget.")
+            update_section(MD_START, MD_END, markdown(report, bundle.directory, "make tflite", ci_note))
+        if not args.no_ship:
+            shipped = ship(bundle.directory, out, report)
+            load_bundle(bundle.directory)  # the manifest still verifies
+            print(f"shipped in {bundle.directory}: {', '.join(shipped)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
