@@ -135,3 +135,27 @@ def blank_clip(out_dir: Path, seconds: float, fps: float = 10.0, name: str = "bl
     frames = [np.full((96, 96, 3), 90 + (i % 3), dtype=np.uint8) for i in range(round(seconds * fps))]
     path = encode_video(frames, fps, out_dir)
     return path.rename(out_dir / f"{name}{path.suffix}")
+
+
+def phone_clip(video: Path, out_dir: Path, rotation: int = 90, codec: str = "libx265") -> Path:
+    """A phone recording of ``video``: the frames stored sideways (landscape, as the sensor sees
+    them) with a rotation tag that turns them upright for display, encoded as HEVC (what phones
+    record and Chromium cannot play). Made with Debian's ffmpeg; raises FileNotFoundError without it.
+
+    The tag is written by a stream copy (ffmpeg drops it when it encodes), so it takes two runs.
+    """
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        raise FileNotFoundError("ffmpeg is not installed (apt-get install ffmpeg)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sideways, tagged = out_dir / "sideways.mp4", out_dir / f"phone_rot{rotation}_{codec}.mp4"
+    turn = {90: "transpose=1", 270: "transpose=2", 180: "hflip,vflip"}[rotation]
+    quiet = ["-x265-params", "log-level=error"] if codec == "libx265" else []
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-vf", turn, "-c:v", codec, *quiet,
+                    "-pix_fmt", "yuv420p", "-an", str(sideways)], check=True, timeout=120)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(sideways), "-c", "copy",
+                    "-metadata:s:v:0", f"rotate={rotation}", str(tagged)], check=True, timeout=60)
+    sideways.unlink()
+    return tagged

@@ -276,3 +276,19 @@ def test_live_frames_are_drawn_and_captioned_per_session(client, selfie_clip, tm
     assert drawn is not None and drawn.shape[:2] == frames[0].shape[:2]
     assert "now:" in captions and "latency" in captions
     assert "no sign" in client.predict(api_name="/live_reset")
+
+
+def test_the_readmes_gradio_client_snippet_runs_as_written(server):
+    import re
+    import subprocess
+    import sys
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    demo = readme[readme.index("## Demo\n"):readme.index("\n## API\n")]
+    snippet = re.search(r"run as written by `tests/test_demo_client.py`:\n\n```python\n(.*?)```", demo, re.S).group(1)
+    assert 'Client("http://127.0.0.1:7860/")' in snippet and "handle_file" in snippet
+    code = snippet.replace("http://127.0.0.1:7860/", server[0] + "/")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    label, accepted, reason, similarity = out.stdout.split()[-4:]
+    assert accepted in ("True", "False") and reason and 0.0 < float(similarity) <= 1.0

@@ -297,6 +297,8 @@ class DemoBackend:
 
     def _landmarks(self, path: Path, progress: Progress, timings: dict) -> dict:
         """The clip's landmarks (and, when it is new, the frames to draw on), cached by content."""
+        if not path.is_file():
+            raise DemoInputError(f"The file {path.name} is not there any more: upload it again.")
         sha = file_sha256(path)
         entry = self.cache.get(sha)
         if entry is not None:

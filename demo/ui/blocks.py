@@ -265,14 +265,14 @@ def _example_buttons(backend: DemoBackend) -> list[tuple[gr.Button, str]]:
                 for e in known:
                     label = "resting → no sign" if e.expected == NO_SIGN else e.title
                     buttons.append((gr.Button(label, size="sm", min_width=60, elem_classes=["ss-ex"],
-                                              elem_id=f"example-{e.id.replace(':', '-')}"), e.id))
+                                              elem_id=f"example-{e.slug}"), e.id))
         if unknown:
             gr.Markdown("**Signs it does not know**: should be rejected (\"not a sign it knows\").",
                         elem_classes=["ss-ex-head"])
             with gr.Row(elem_classes=["ss-ex-row"]):
                 for e in unknown:
                     buttons.append((gr.Button(e.title, size="sm", min_width=60, elem_classes=["ss-ex"],
-                                              elem_id=f"example-{e.video.stem if e.video else e.id}"), e.id))
+                                              elem_id=f"example-{e.slug}"), e.id))
     return buttons
 
 
@@ -395,12 +395,12 @@ def _enrol_tab(backend: DemoBackend) -> dict:
                                   elem_id=f"enrol-clip-{i}", height=220, min_width=160) for i in (1, 2, 3)]
             mode = gr.Textbox(value="new", visible=False)
             enrol = gr.Button("Add sign", variant="primary", elem_id="enrol-run")
+            status = gr.HTML(elem_id="enrol-status")
             with gr.Group(visible=False, elem_id="enrol-confirm") as confirm_box:
                 confirm_text = gr.HTML()
                 with gr.Row():
                     add_more = gr.Button("Add these clips to it", variant="primary", elem_id="enrol-confirm-add")
                     cancel_add = gr.Button("Cancel: I will choose another name", elem_id="enrol-confirm-cancel")
-            status = gr.HTML(elem_id="enrol-status")
         with gr.Column(min_width=300):
             signs = gr.Dataframe(value=backend.signs_table(), label="Signs it knows (added here first)",
                                  interactive=False, elem_id="enrol-signs")
@@ -425,7 +425,7 @@ def _enrol_tab(backend: DemoBackend) -> dict:
         ask = None
         try:
             outcome = backend.enrol(sign_name, paths, progress=progress, mode=how or "new", key=api_key)
-            if outcome.kind == "confirm":
+            if outcome.kind == "confirm":  # the question, with its two answers in the box below
                 html_out, ask = views.warning_banner(outcome.message), outcome.message
             else:
                 html_out = views.success_banner(outcome.message)
@@ -440,7 +440,7 @@ def _enrol_tab(backend: DemoBackend) -> dict:
         return (html_out, *listing(), ask)
 
     def show_confirm(ask):
-        return gr.Group(visible=bool(ask)), views.warning_banner(ask) if ask else ""
+        return gr.Group(visible=bool(ask)), "<p class='ss-ask'>Your answer to the question above:</p>" if ask else ""
 
     def list_signs():
         return listing()

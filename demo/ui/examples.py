@@ -47,6 +47,13 @@ class Example:
     playable: Path | None = None  # a browser-playable copy of it (H.264) for the page
 
     @property
+    def slug(self) -> str:
+        """A stable name for the page (element ids): the sign, "resting", or the clip's file stem."""
+        if self.video is not None:
+            return self.video.stem
+        return "resting" if self.expected == NO_SIGN else self.title
+
+    @property
     def should_give(self) -> str:
         if self.expected == REJECT:
             return "rejected: not a sign it knows"

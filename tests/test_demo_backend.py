@@ -1,0 +1,95 @@
+"""The demo backend without a browser: held-out examples, the gallery, locked and read-only writes."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from demo.ui.backend import DemoBackend, DemoInputError
+from demo.ui.examples import HeldOut, sample_examples
+from signseek.paths import PROJECT_ROOT, SAMPLE_DATASET
+
+
+@pytest.fixture(scope="module")
+def shipped_service(tmp_path_factory):
+    """The service on the shipped bundle (no MediaPipe needed for what is tested here)."""
+    from demo.api.service import Service
+    from signseek.settings import Settings
+
+    if not (PROJECT_ROOT / "models" / "export_manifest.json").is_file():
+        pytest.skip("the shipped bundle (models/) is not there")
+    tmp = tmp_path_factory.mktemp("backend")
+    return Service.create(Settings(STORE_PATH=tmp / "store.db", _env_file=None))
+
+
+def test_held_out_never_offers_a_reference_and_prefers_a_new_sitting():
+    rows = [{"sample_id": "signs:1", "session": "0"}, {"sample_id": "signs:2", "session": "1"}]
+    held = HeldOut(["a", "a", "a", "b"], ["signs:1", "signs:3", "signs:4", None], [0, 0, 5, 2], rows, ["a", "a"])
+    assert held.indices == [1, 2]  # sample 0 is a reference; sample 3 cannot be checked (no source row)
+    assert held.of("a") == [2, 1]  # session 5: no reference of 'a' comes from it
+    assert held.of("b") == [] and "none of its references" in held.describe(2)
+
+
+def test_examples_of_the_shipped_bundle_are_held_out(shipped_service):
+    backend = DemoBackend(shipped_service, feedback=None)
+    with open(PROJECT_ROOT / "models" / "embeddings_map.csv", newline="") as handle:
+        references = {row["sample_id"] for row in csv.DictReader(handle)}
+    with open(SAMPLE_DATASET / "metadata.csv", newline="") as handle:
+        source = {int(r["index"]): f"signs:{r['source_index']}" for r in csv.DictReader(handle)
+                  if r["file"] == "signs_sample.npz"}
+    held = backend.held_out()
+    assert held.indices and all(source[i] not in references for i in held.indices)
+    examples = sample_examples(held, backend.vocabulary(), ["-"])
+    assert {e.expected for e in examples} >= {"hello", "-"}
+    assert all(source[e.sample_index] not in references for e in examples)
+    outcome = backend.recognise_random_sample()
+    assert outcome.error is None and outcome.result["expected"] and "stored clip #" in outcome.source
+
+
+def test_gallery_draws_every_sign_from_its_references(shipped_service, tmp_path):
+    from PIL import Image
+
+    from demo.ui.gallery import Gallery
+
+    gallery = Gallery(shipped_service, None, cache_dir=tmp_path)
+    cards = gallery.cards()
+    labels = [c.label for c in cards]
+    assert len(labels) == len(set(labels)) == len(set(shipped_service.engine.references.labels)) - 1  # no idle
+    assert labels[0] == "can"  # words first, then letters, A-Z
+    hello = next(c for c in cards if c.label == "hello")
+    refs = shipped_service.engine.references
+    rows = [i for i, x in enumerate(refs.labels) if x == "hello"]
+    assert hello.references == len(rows) and hello.reference_index in rows and not hello.enrolled
+    with Image.open(gallery.thumbnail(hello)) as gif:
+        assert gif.n_frames == len(refs.features[hello.reference_index])
+    assert gallery.thumbnail(hello) == gallery.thumbnail(hello)  # drawn once, then cached
+    assert gallery.skeleton_video(hello).suffix in (".mp4", ".webm")
+
+
+@pytest.mark.parametrize("mode", ["read_only", "key"])
+def test_a_locked_or_read_only_deployment_says_why_before_any_clip_is_read(tmp_path, mode):
+    from fixtures.bundle_factory import build_fixture_bundle
+
+    from demo.api.service import Service
+    from signseek.settings import Settings
+
+    fixture = build_fixture_bundle(tmp_path / "bundle")
+    extra = {"READ_ONLY": True} if mode == "read_only" else {"API_KEY": "k-123"}
+    service = Service.create(Settings(MODELS_DIR=fixture.directory, STORE_PATH=tmp_path / "store.db",
+                                      _env_file=None, **extra))
+    backend = DemoBackend(service, feedback=None)
+    assert backend.access == mode
+    never_read = [str(tmp_path / f"missing{i}.mp4") for i in range(3)]  # would fail if it were read
+    with pytest.raises(DemoInputError, match="read-only" if mode == "read_only" else "locked"):
+        backend.enrol("new-sign", never_read)
+    with pytest.raises(DemoInputError, match="read-only" if mode == "read_only" else "locked"):
+        backend.delete("new-sign")
+    if mode == "key":
+        with pytest.raises(DemoInputError, match="does not match"):
+            backend.enrol("new-sign", never_read, key="wrong")
+        # With the key the clips are read (and these do not exist): the key was accepted.
+        with pytest.raises(DemoInputError, match="Clip 1"):
+            backend.enrol("new-sign", never_read, key="k-123")
+    assert not np.isin("new-sign", service.engine.references.labels)
