@@ -6,13 +6,15 @@ Every number comes from SignSeek's own code: clips are recognised by
 what serving does, with the bundle's settings) and embedded by the engine's encoder for the
 projection. Nothing else in explorer/ calls the engine.
 
-The decision rule is reached through three names here, so the pages follow the engine when its
-rule changes (signseek/ranker.py, the trust issue):
-  - `decision_score(result)`: the score the rule thresholds (the open-set page's "unknown-score"
-    is its negation). Today: the top sign's refined similarity, as the engine returns it.
-  - `RULE_PARAMETERS` / `settings_in_use`: the rule's parameters and their values in force.
-  - `regate(records, params)`: the engine's verdicts under other parameter values; at the
-    bundle's own values it gives back the engine's verdicts (tests/test_explorer_app.py checks).
+The decision rule is `signseek.ranker.Ranker`'s (the trust issue's one home of the rule); the
+pages reach it through a few names here:
+  - `decision_score(result)`: the engine's own unknown-score of a RecognitionResult (higher: more
+    like a known sign); a hands-only classifier's answers score their probability.
+  - `rule_parameters(model)` / `settings_in_use`: the rule's parameters and their values in force.
+  - `score_clips(...)`: the clips ranked and decided by the engine's Ranker
+    (`signseek.evaluation.score`), kept so that `redecide(engine, scored, params)` can decide them
+    again under other parameter values, with the Ranker itself (no copy of the rule here).
+  - `write` of the parameters: `explorer.data.write_thresholds`.
 """
 
 from __future__ import annotations
@@ -32,15 +34,22 @@ CHUNK = 256
 # ONNX Runtime threads for the explorer's batch work (serving keeps INTRA_OP_THREADS' value).
 ENCODER_THREADS = 2
 
-# The rule's parameters the calibration page sets and writes, per answering model. The encoder's
-# SCORE_PARAMETER thresholds `decision_score`, MARGIN_PARAMETER the gap between the top two signs;
-# a hands-only classifier's answer is gated by its top probability alone.
+# The rule's parameters the calibration page sets and writes, per answering model: the Ranker's
+# for the encoder (signseek/ranker.py: p_known = sigmoid((cosine + MARGIN_WEIGHT x cosine margin -
+# SIM_THRESHOLD) / UNKNOWN_SCALE), confidence = p_known x softmax(refined / CONFIDENCE_TEMPERATURE),
+# accept at MIN_CONFIDENCE with a refined margin >= SIM_MARGIN), and a hands-only classifier's
+# confidence gate (signseek.engine.core.Engine._classify).
 SCORE_PARAMETER = "SIM_THRESHOLD"
+ACCEPT_PARAMETER = "MIN_CONFIDENCE"
 MARGIN_PARAMETER = "SIM_MARGIN"
 CLASSIFIER_PARAMETER = "CLASSIFIER_MIN_CONFIDENCE"
-RULE_PARAMETERS = (SCORE_PARAMETER, MARGIN_PARAMETER)
-# The record column each parameter is compared with (its observed range bounds what may be written).
-PARAMETER_COLUMNS = {SCORE_PARAMETER: "score", MARGIN_PARAMETER: "margin", CLASSIFIER_PARAMETER: "score"}
+RULE_PARAMETERS = (ACCEPT_PARAMETER, SCORE_PARAMETER, "UNKNOWN_SCALE", "MARGIN_WEIGHT", MARGIN_PARAMETER,
+                   "CONFIDENCE_TEMPERATURE")
+# The thresholds that accept or reject, and the value each compares with: a value outside the range
+# the data showed (it would accept every clip, or none) is refused. SIM_THRESHOLD is not one: it is
+# the centre of P(known)'s sigmoid, which sits between known and unknown scores, below every known
+# one when the data holds no unknowns. Every value must also be a valid setting.
+PARAMETER_COLUMNS = {ACCEPT_PARAMETER: "confidence", MARGIN_PARAMETER: "margin", CLASSIFIER_PARAMETER: "confidence"}
 
 
 def rule_parameters(model: str = "encoder") -> tuple[str, ...]:
@@ -48,13 +57,14 @@ def rule_parameters(model: str = "encoder") -> tuple[str, ...]:
     return RULE_PARAMETERS if model == "encoder" else (CLASSIFIER_PARAMETER,)
 
 
-def score_parameter(model: str = "encoder") -> str:
-    return SCORE_PARAMETER if model == "encoder" else CLASSIFIER_PARAMETER
+def accept_parameter(model: str = "encoder") -> str:
+    """The threshold that accepts an answer (swept for precision against acceptance)."""
+    return ACCEPT_PARAMETER if model == "encoder" else CLASSIFIER_PARAMETER
 
 
 # What the Overview lists as "in use" (the gates, the re-ranking, and the rule's parameters).
-SHOWN_SETTINGS = ("SIM_THRESHOLD", "SIM_MARGIN", "MOTION_FLOOR", "PROTOTYPE_CHECK", "DTW_WEIGHT", "DTW_SCALE",
-                  "DTW_TOP_N", "DEFAULT_TOP_K", "CONFIDENCE_TEMPERATURE", "CLASSIFIER_MIN_CONFIDENCE")
+SHOWN_SETTINGS = (*RULE_PARAMETERS, "PROTOTYPE_CHECK", "MOTION_FLOOR", "DTW_WEIGHT", "DTW_SCALE", "DTW_TOP_N",
+                  "DEFAULT_TOP_K", CLASSIFIER_PARAMETER)
 
 Progress = Callable[[float, str], None]
 
@@ -82,17 +92,17 @@ def load_engine(view):
 
 
 def decision_score(result) -> float:
-    """The score the decision rule thresholds, for one RecognitionResult (NaN: nothing was ranked)."""
-    if result.rejection_reason == Reason.IDLE and result.model == "encoder":
-        return float(result.idle_similarity) if result.idle_similarity is not None else float("nan")
-    if result.candidates:
-        return float(result.candidates[0].similarity)
-    return float("nan")
+    """The engine's own unknown-score of one RecognitionResult (higher: more like a known sign);
+    a hands-only classifier's answer: its top probability. NaN: nothing was ranked."""
+    if result.model == "encoder":
+        score = getattr(result, "unknown_score", None)
+        return float(score) if score is not None else float("nan")
+    return float(result.confidence) if result.candidates else float("nan")
 
 
 def unknown_score(records: pd.DataFrame) -> np.ndarray:
-    """Higher = more likely a sign the deployment does not know (the open-set page's score)."""
-    return -records["score"].to_numpy(dtype=np.float64)
+    """The engine's unknown-score of each record (higher: more like a known sign)."""
+    return records["score"].to_numpy(dtype=np.float64)
 
 
 def known_labels(view) -> set[str]:
@@ -209,51 +219,57 @@ def embed_dataset(dataset, engine, progress: Progress = _quiet) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def regate(records: pd.DataFrame, params: dict, prototype_check: bool = True, model: str = "encoder") -> np.ndarray:
-    """Which clips the engine would accept with other parameter values (``params``: rule_parameters(model)).
+def score_clips(engine, dataset, queries, progress: Progress = _quiet):
+    """The clips at ``queries`` ranked and decided by the engine's Ranker (`signseek.evaluation.score`:
+    the same embedding, DTW re-rank and decision as serving), for deciding again under other values."""
+    from signseek.evaluation import score
 
-    The engine's rules over the records (signseek.engine.gates.decision_gate for the encoder, the
-    classifier's confidence gate for a hands-only classifier): clips stopped before the decision
-    and clips answered by another model keep their verdict. For the encoder's clips the top label
-    must not be idle, its score must reach SCORE_PARAMETER, the margin MARGIN_PARAMETER, and (with
-    PROTOTYPE_CHECK) the nearest prototype must agree; for a classifier's, the top label must not
-    be idle and its probability must reach CLASSIFIER_PARAMETER. Replaced by the ranker's own
-    vectorised decision when signseek/ranker.py ships it.
-    """
+    queries = np.asarray(queries, dtype=np.int64)
+    normalised, vectors = [], []
+    for start in range(0, len(queries), CHUNK):
+        progress(0.8 * start / max(len(queries), 1), f"Embedding clips for the decision rule: {start} of {len(queries)}")
+        part = [engine.stats.apply(_prepare(engine, dataset.points(int(q)))) for q in queries[start:start + CHUNK]]
+        normalised.extend(part)
+        vectors.append(engine.encoder.embed_sequences(part))
+    progress(0.85, f"Ranking {len(queries)} clips (DTW re-rank)...")
+    embeddings = np.concatenate(vectors) if vectors else np.zeros((0, engine.references.embeddings.shape[1]))
+    scored = score(engine.ranker, embeddings, normalised, dataset.labels[queries].astype(str))
+    progress(1.0, "Ranked")
+    return scored
+
+
+def redecide(engine, scored, params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(accepted, confidence) of every scored clip under the engine's settings with ``params``
+    changed: the Ranker's own decision (`Ranker.decide`) on the same rankings."""
+    from signseek.ranker import Ranker
+
+    settings = engine.settings.model_copy(update={k: v for k, v in params.items() if k in RULE_PARAMETERS})
+    ranker = Ranker(engine.ranker.references, settings, engine.stats, engine.idle_labels)
+    decisions = [ranker.decide(r) for r in scored.rankings]
+    return (np.array([d.accepted for d in decisions], dtype=bool),
+            np.array([d.confidence for d in decisions], dtype=np.float64))
+
+
+def regate_classifier(records: pd.DataFrame, value: float, model: str) -> np.ndarray:
+    """Which clips a hands-only classifier would accept at CLASSIFIER_MIN_CONFIDENCE = ``value``:
+    its gate (the top label not idle, its probability at least the value); clips answered by
+    another model, or stopped before it, keep their verdict."""
     from explorer.data import INPUT_REASONS
 
-    models = records["model"].to_numpy()
     reason = records["rejection_reason"].to_numpy()
-    decided = (models == model) & ~np.isin(reason, INPUT_REASONS)
-    score = records["score"].to_numpy(dtype=np.float64)
+    decided = (records["model"].to_numpy() == model) & ~np.isin(reason, INPUT_REASONS)
     with np.errstate(invalid="ignore"):
-        if model == "encoder":
-            passes = ((reason != Reason.IDLE.value) & (score >= float(params[SCORE_PARAMETER]))
-                      & (records["margin"].to_numpy(dtype=np.float64) >= float(params[MARGIN_PARAMETER])))
-            if prototype_check:
-                passes &= records["proto_label"].to_numpy() == records["pred"].to_numpy()
-        else:
-            passes = (reason != Reason.IDLE.value) & (score >= float(params[CLASSIFIER_PARAMETER]))
+        passes = (reason != Reason.IDLE.value) & (records["confidence"].to_numpy(dtype=np.float64) >= float(value))
     return np.where(decided, passes, records["accepted"].to_numpy()).astype(bool)
 
 
 def ranking_metrics(records: pd.DataFrame) -> dict:
-    """Top-1, top-5 and MRR of the engine's ranking over the clips whose sign the bundle knows.
+    """Top-1, top-5 and MRR (`signseek.metrics.ranking_metrics`) of the engine's ranking over the
+    clips whose sign the bundle knows: the answering model's order (encoder: refined similarity
+    after DTW; hands-only classifier: its probabilities), before the gates."""
+    from signseek.metrics import ranking_metrics as metrics
 
-    The ranking is the answering model's (encoder: refined similarity after DTW; hands-only
-    classifier: its probabilities), without the gates. To be replaced by signseek.evaluation's
-    metrics when that module ships.
-    """
     known = records[records["known"]] if "known" in records else records
-    n = len(known)
-    if not n:
-        return {"top1": float("nan"), "top5": float("nan"), "mrr": float("nan"), "n": 0}
-    hits1, hits5, rr = 0, 0, 0.0
-    for label, top1, ranked in zip(known["label"], known["ranked_top1"], known["ranked_labels"], strict=True):
-        order = list(dict.fromkeys([top1, *ranked]))
-        if label in order:
-            rank = order.index(label) + 1
-            hits1 += rank == 1
-            hits5 += rank <= 5
-            rr += 1.0 / rank
-    return {"top1": hits1 / n, "top5": hits5 / n, "mrr": rr / n, "n": n}
+    ranked = [list(dict.fromkeys([top1, *labels])) for top1, labels in
+              zip(known["ranked_top1"], known["ranked_labels"], strict=True)]
+    return {**metrics(ranked, known["label"].astype(str).tolist()), "n": len(known)}

@@ -315,6 +315,11 @@ def _memo() -> OrderedDict:
     return OrderedDict()
 
 
+def memoised(key: tuple, compute: Callable[[], object]):
+    """compute() once per key (kept for the app's lifetime, the 6 newest), for the pages' heavier views."""
+    return _memoised(key, compute)
+
+
 def _memoised(key: tuple, compute: Callable[[], object]):
     memo = _memo()
     with _memo_lock:
@@ -624,70 +629,59 @@ def observed_range(records: pd.DataFrame, column: str) -> tuple[float, float] | 
     return float(np.floor(values.min() * 1e4) / 1e4), float(np.ceil(values.max() * 1e4) / 1e4)
 
 
-def gate_summary(records: pd.DataFrame, accepted: np.ndarray) -> dict:
-    n = len(records)
-    n_accepted = int(accepted.sum())
-    right = int((accepted & records["top1_correct"].to_numpy()).sum())
+def acceptance_summary(accepted: np.ndarray, correct: np.ndarray) -> dict:
+    """Acceptance and precision of accepted answers (right = the accepted answer is the clip's sign)."""
+    accepted, correct = np.asarray(accepted, bool), np.asarray(correct, bool)
+    n, n_accepted = len(accepted), int(accepted.sum())
+    right = int((accepted & correct).sum())
     return {"acceptance": n_accepted / n if n else 0.0,
             "precision": right / n_accepted if n_accepted else float("nan"),
             "accepted_accuracy": right / n if n else 0.0, "n_accepted": n_accepted, "n_right": right}
 
 
-def threshold_curve(records: pd.DataFrame, params: dict, n_points: int = 101, model: str = "encoder",
-                    prototype_check: bool = True) -> pd.DataFrame:
-    """Acceptance and precision as the score threshold sweeps the observed scores (other parameters fixed)."""
-    from explorer import backend
+Decide = Callable[[dict], tuple[np.ndarray, np.ndarray]]  # parameters -> (accepted, confidence)
 
-    scores = records["score"].to_numpy()
-    scores = scores[np.isfinite(scores)]
-    grid = np.unique(np.quantile(scores, np.linspace(0, 1, n_points))) if len(scores) else np.array([0.0])
+
+def sweep_values(values: np.ndarray, n_points: int = 41) -> np.ndarray:
+    """A grid over the observed values (their quantiles, rounded to the 4 decimals the fields show)."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return np.array([0.0])
+    return np.unique(np.round(np.quantile(values, np.linspace(0, 1, n_points)), 4))
+
+
+def acceptance_curve(decide: Decide, params: dict, name: str, grid: np.ndarray, correct: np.ndarray,
+                     progress: Progress = _no_progress) -> pd.DataFrame:
+    """Acceptance and precision as parameter ``name`` sweeps ``grid`` (the others as in ``params``)."""
     rows = []
-    for t in grid:
-        trial = {**params, backend.score_parameter(model): float(t)}
-        summary = gate_summary(records, backend.regate(records, trial, prototype_check, model))
-        rows.append({"threshold": float(t), **summary})
+    for i, value in enumerate(grid):
+        progress(i / max(len(grid), 1), f"Deciding again at {name}={value:.4f}")
+        accepted, _ = decide({**params, name: float(value)})
+        rows.append({"threshold": float(value), **acceptance_summary(accepted, correct)})
+    progress(1.0, "done")
     return pd.DataFrame(rows)
 
 
-def suggest_thresholds(records: pd.DataFrame, target_precision: float, params: dict, model: str = "encoder",
-                       prototype_check: bool = True) -> dict | None:
-    """The parameters with the highest acceptance whose precision reaches the target, over a grid
-    of observed values (score threshold, and the margin for the encoder; other parameters as in
-    ``params``); None when none does."""
+def suggest_threshold(curve: pd.DataFrame, target_precision: float) -> dict | None:
+    """The swept value with the highest acceptance whose precision reaches the target (the lowest
+    such value on ties); None when none does."""
+    ok = curve[(curve["precision"] >= target_precision) & (curve["n_accepted"] > 0)]
+    if ok.empty:
+        return None
+    best = ok.sort_values(["acceptance", "threshold"], ascending=[False, True]).iloc[0]
+    return best.to_dict()
+
+
+def cached_scored(bundle_dir: str, data_path: str, queries: np.ndarray, progress: Progress = _no_progress):
+    """The clips at ``queries`` ranked and decided by the engine's Ranker (backend.score_clips), memoised."""
     from explorer import backend
 
-    scores = records["score"].to_numpy()
-    margins = records["margin"].to_numpy()
-    scores, margins = scores[np.isfinite(scores)], margins[np.isfinite(margins)]
-    if not len(scores):
-        return None
-    t_grid = np.unique(np.quantile(scores, np.linspace(0, 1, 41)))
-    m_grid = np.unique(np.concatenate([[0.0], np.quantile(margins, np.linspace(0, 0.9, 19)) if len(margins) else []]))
-    if model != "encoder":
-        m_grid = np.array([np.nan])
-    score_name = backend.score_parameter(model)
-    best = None
-    for m in m_grid:
-        for t in t_grid:
-            trial = {**params, score_name: round(float(t), 4)}
-            if model == "encoder":
-                trial[backend.MARGIN_PARAMETER] = round(float(m), 4)
-            summary = gate_summary(records, backend.regate(records, trial, prototype_check, model))
-            if summary["n_accepted"] and summary["precision"] >= target_precision and (
-                best is None or summary["acceptance"] > best["acceptance"]
-                or (summary["acceptance"] == best["acceptance"] and t < best[score_name])
-            ):
-                best = {**trial, **summary}
-    return best
-
-
-def cached_suggestion(bundle_dir: str, data_path: str, selection_key: str, records: pd.DataFrame,
-                      target: float, params: dict, model: str, prototype_check: bool) -> dict | None:
-    """suggest_thresholds, memoised per bundle / file version, selection, target and parameters."""
-    key = ("suggestion", str(bundle_dir), str(data_path), file_version(resolve(bundle_dir)),
-           file_version(resolve(data_path)), selection_key, len(records), float(target),
-           tuple(sorted(params.items())), model, prototype_check)
-    return _memoised(key, lambda: suggest_thresholds(records, target, params, model, prototype_check))
+    queries = np.asarray(queries, dtype=np.int64)
+    key = ("scored", str(bundle_dir), str(data_path), file_version(resolve(bundle_dir)),
+           file_version(resolve(data_path)), hash(queries.tobytes()))
+    return _memoised(key, lambda: backend.score_clips(cached_engine(bundle_dir), cached_dataset(data_path), queries,
+                                                      progress))
 
 
 def default_calibrated_dir(bundle_dir: Path) -> Path:
@@ -715,6 +709,19 @@ def check_parameters(params: dict, allowed: tuple[str, ...], ranges: dict[str, t
                                 "nothing was written. Pick a value the curves above cover.")
 
 
+def _check_settings(params: dict) -> None:
+    """The values must be valid settings (signseek.settings.Settings' own bounds)."""
+    from pydantic import ValidationError
+
+    from signseek.settings import Settings
+
+    try:
+        Settings(_env_file=None, **params)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ExplorerError(f"not valid settings ({problems}): nothing was written") from None
+
+
 def write_thresholds(bundle_dir: str | Path, params: dict, out_dir: str | Path | None = None,
                      allowed: tuple[str, ...] | None = None, ranges: dict | None = None) -> Path:
     """Write the decision rule's parameters into model_config.json "thresholds"; re-sign the manifest.
@@ -727,6 +734,7 @@ def write_thresholds(bundle_dir: str | Path, params: dict, out_dir: str | Path |
     from explorer import backend
 
     check_parameters(params, allowed or backend.RULE_PARAMETERS + (backend.CLASSIFIER_PARAMETER,), ranges or {})
+    _check_settings(params)
     source = resolve(bundle_dir)
     try:
         bundle = load_bundle(source)

@@ -1,10 +1,11 @@
-"""Open set: how well the decision separates clips of signs the deployment knows from clips of
-signs it does not, on the engine's own score (`backend.decision_score`, `backend.unknown_score`).
+"""Open set: how well the engine's own unknown-score separates clips of signs the deployment knows
+from clips of signs it does not (`backend.decision_score`: RecognitionResult.unknown_score, the
+Ranker's), with `signseek.metrics` (AUROC, FPR at 95% TPR, Wilson intervals).
 
-    table = openset_table(records_known_file, records_negatives, view)   # one row per clip, "unknown"
-    summary(table)      # AUROC, FPR at 95% TPR, and at the served operating point: known accepted,
-                        # precision of accepted, unknown false accepts (with a Wilson 95% interval)
-    curve(table, params, prototype_check)   # known vs unknown accepted as the threshold sweeps
+    table = openset_table(records, idle, negatives_records)   # one row per clip, "unknown" True/False
+    summary(table)    # AUROC, FPR at 95% known kept, and at the served operating point: known
+                      # accepted, precision of accepted, unknown false accepts (Wilson 95% interval)
+    curve(table)      # known vs unknown clips kept as a threshold on the unknown-score sweeps
 
 Unknown clips are those whose label the bundle does not have (neither its references nor a
 hands-only classifier), plus every clip of a negatives file the analyst picks (other-language
@@ -36,56 +37,45 @@ def openset_table(records: pd.DataFrame, idle: set[str], negatives: pd.DataFrame
     return table
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (sound on a handful of clips, unlike p +- 2 se)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+def _sides(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    scores = table["unknown_score"].to_numpy(np.float64)
+    unknown = table["unknown"].to_numpy(bool)
+    finite = np.isfinite(scores)
+    return scores[~unknown & finite], scores[unknown & finite]
 
 
 def summary(table: pd.DataFrame) -> dict:
     """Separation (AUROC, FPR at 95% TPR) of known vs unknown by the unknown-score, and the served
     operating point (the engine's own verdicts). Clips the input gates stopped have no score:
     they count as rejected at the operating point and are left out of AUROC."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from signseek.metrics import auroc, fpr_at_tpr, wilson_interval
 
     known, unknown = table[~table["unknown"]], table[table["unknown"]]
-    scored = table[np.isfinite(table["unknown_score"])]
-    out: dict = {"known": len(known), "unknown": len(unknown), "auroc": float("nan"), "fpr_at_95tpr": float("nan")}
-    if scored["unknown"].nunique() == 2:
-        y = scored["unknown"].to_numpy(dtype=int)
-        out["auroc"] = float(roc_auc_score(y, scored["unknown_score"]))
-        # TPR here: known clips kept (accepted) as the threshold on -unknown_score sweeps.
-        fpr, tpr, _ = roc_curve(1 - y, -scored["unknown_score"].to_numpy())
-        out["fpr_at_95tpr"] = float(fpr[np.searchsorted(tpr, 0.95, side="left")]) if (tpr >= 0.95).any() else 1.0
+    known_scores, unknown_scores = _sides(table)
     k_acc = int(known["accepted"].sum())
     k_right = int((known["accepted"] & (known["answer"] == known["label"])).sum())
     u_acc = int(unknown["accepted"].sum())
-    out.update({
+    return {
+        "known": len(known), "unknown": len(unknown),
+        "auroc": auroc(known_scores, unknown_scores),
+        "fpr_at_95tpr": fpr_at_tpr(known_scores, unknown_scores, 0.95),
         "known_accepted": k_acc / len(known) if len(known) else float("nan"),
         "precision": k_right / (k_acc + u_acc) if (k_acc + u_acc) else float("nan"),
         "false_accepts": u_acc,
         "false_accept_rate": u_acc / len(unknown) if len(unknown) else float("nan"),
-        "false_accept_ci": wilson(u_acc, len(unknown)),
-    })
-    return out
+        "false_accept_ci": wilson_interval(u_acc, len(unknown)),
+    }
 
 
-def curve(table: pd.DataFrame, params: dict, prototype_check: bool = True, n_points: int = 101) -> pd.DataFrame:
-    """Known and unknown clips accepted as the score threshold sweeps (the rule's other parameters
-    as in ``params``; the engine's rule via backend.regate)."""
-    scores = table["score"].to_numpy(dtype=np.float64)
-    scores = scores[np.isfinite(scores)]
+def curve(table: pd.DataFrame, n_points: int = 101) -> pd.DataFrame:
+    """Known and unknown clips whose unknown-score reaches a threshold, as it sweeps the observed
+    scores (the curve AUROC summarises)."""
+    known_scores, unknown_scores = _sides(table)
+    scores = np.concatenate([known_scores, unknown_scores])
     grid = np.unique(np.quantile(scores, np.linspace(0, 1, n_points))) if len(scores) else np.array([0.0])
     grid = np.concatenate([grid, [grid[-1] + 1e-6]])
-    unknown = table["unknown"].to_numpy()
-    rows = []
-    for t in grid:
-        accepted = backend.regate(table, {**params, backend.SCORE_PARAMETER: float(t)}, prototype_check)
-        rows.append({"threshold": float(t),
-                     "known_accepted": float(accepted[~unknown].mean()) if (~unknown).any() else float("nan"),
-                     "unknown_accepted": float(accepted[unknown].mean()) if unknown.any() else float("nan")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame({
+        "threshold": grid,
+        "known_accepted": [float(np.mean(known_scores >= t)) if len(known_scores) else np.nan for t in grid],
+        "unknown_accepted": [float(np.mean(unknown_scores >= t)) if len(unknown_scores) else np.nan for t in grid],
+    })

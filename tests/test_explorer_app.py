@@ -138,28 +138,27 @@ def _texts(at: AppTest) -> str:
 # ---------------------------------------------------------------------------- every page, every layout
 
 
-@pytest.mark.parametrize("layout", ["pose_hands", "hands", "canonical"])
-def test_every_page_runs_on_every_dataset_layout(layout, layouts, explorer_bundle):
+@pytest.mark.parametrize(("layout", "clips"), [("pose_hands", "all"), ("hands", "unseen"), ("canonical", "all")])
+def test_every_page_runs_on_every_dataset_layout(layout, clips, layouts, explorer_bundle):
     """Hands-only data crashed 4 of 6 pages (KeyError: -1 opening a clip answered by the hands-only
     classifier, IndexError in calibration); a SignDataset file could not be opened at all."""
     data = layouts[layout]
-    for clips in ("unseen", "all"):
-        at = new_app(explorer_bundle, data, {"clips": clips})
-        for page in PAGES:
-            _go(at, page)
-            if page in ("embeddings", "failures") and at.get("selectbox"):
-                clip_box = next((s for s in at.selectbox if s.key in ("emb_clip", "fail_clip")), None)
-                if clip_box is not None and clip_box.options:
-                    for show in at.radio:
-                        if show.key and show.key.endswith("_view"):
-                            from explorer.ui import VIEWS
+    at = new_app(explorer_bundle, data, {"clips": clips})
+    for page in PAGES:
+        _go(at, page)
+        if page in ("embeddings", "failures") and at.get("selectbox"):
+            clip_box = next((s for s in at.selectbox if s.key in ("emb_clip", "fail_clip")), None)
+            if clip_box is not None and clip_box.options:
+                for show in at.radio:
+                    if show.key and show.key.endswith("_view"):
+                        from explorer.ui import VIEWS
 
-                            for view in [v for v, text in VIEWS.items() if text in show.options]:
-                                at.radio(key=show.key).set_value(view).run()
-                                assert not at.exception, [e.value for e in at.exception]
-                            break
-        overview = _go(at, "overview")
-        assert any(name in _texts(overview) for name in ("pose + hands", "hands only", "SignSeek dataset"))
+                        for view in [v for v, text in VIEWS.items() if text in show.options]:
+                            at.radio(key=show.key).set_value(view).run()
+                            assert not at.exception, [e.value for e in at.exception]
+                        break
+    overview = _go(at, "overview")
+    assert any(name in _texts(overview) for name in ("pose + hands", "hands only", "SignSeek dataset"))
 
 
 def test_hands_only_clips_open_beside_the_classifiers_ranking(explorer_bundle):
@@ -344,22 +343,30 @@ def _shown_parameters(at: AppTest) -> dict[str, float]:
     return {row.parameter: float(row.value) for row in table.itertuples(index=False)}
 
 
+RULE = ("MIN_CONFIDENCE", "SIM_THRESHOLD", "UNKNOWN_SCALE", "MARGIN_WEIGHT", "SIM_MARGIN", "CONFIDENCE_TEMPERATURE")
+
+
+def _fields(at: AppTest) -> dict[str, float]:
+    return {name: at.number_input(key=f"cal_{name}").value for name in RULE}
+
+
 def test_calibration_second_visit_keeps_and_writes_exactly_what_it_shows(explorer_bundle, tmp_path):
     """The bug: on a second visit SIM_THRESHOLD reset to -1.0 (the number field's minimum) while the
-    info box still said the suggestion, and Write wrote -1.0 into the bundle."""
+    info box still said the suggestion, and Write wrote -1.0 into the bundle. Now: the decision
+    rule's parameters (signseek.ranker), the same on every visit, written exactly as shown."""
     from signseek.engine import Engine
 
     at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all"})
     at = _go(at, "calibration")
-    at.slider(key="cal_target").set_value(0.9).run()
-    first = (at.number_input(key="cal_threshold").value, at.number_input(key="cal_margin").value)
+    at.slider(key="cal_target").set_value(0.99).run()
+    first = _fields(at)
     _go(at, "overview")
     _go(at, "confusion")
     at = _go(at, "calibration")
-    second = (at.number_input(key="cal_threshold").value, at.number_input(key="cal_margin").value)
+    second = _fields(at)
     assert second == first, f"the fields changed between visits: {first} -> {second}"
     shown = _shown_parameters(at)
-    assert shown == {"SIM_THRESHOLD": pytest.approx(first[0]), "SIM_MARGIN": pytest.approx(first[1])}
+    assert shown == pytest.approx(first)
     out = tmp_path / "calibrated"
     at.text_input(key="cal_out").set_value(str(out)).run()
     at.button(key="cal_write").click().run()
@@ -374,25 +381,28 @@ def test_calibration_second_visit_keeps_and_writes_exactly_what_it_shows(explore
 def test_calibration_refuses_a_threshold_outside_the_observed_range(explorer_bundle, tmp_path):
     at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all"})
     at = _go(at, "calibration")
-    label = at.number_input(key="cal_threshold").label  # "SIM_THRESHOLD (seen 0.6 to 1.0)"
-    at.number_input(key="cal_threshold").set_value(-1.0).run()
-    assert at.number_input(key="cal_threshold").value == -1.0, "the field must show what was typed"
+    label = at.number_input(key="cal_MIN_CONFIDENCE").label  # "MIN_CONFIDENCE (seen 0.4 to 1.0)"
+    lo, hi = (float(x) for x in label.split("seen ")[1].rstrip(")").split(" to "))
+    outside = round(max(0.0, lo - 0.1), 4) if lo > 0.0 else 1.5
+    at.number_input(key="cal_MIN_CONFIDENCE").set_value(outside).run()
+    assert at.number_input(key="cal_MIN_CONFIDENCE").value == outside, "the field must show what was typed"
     assert any("outside the range" in w.value for w in at.warning), label
     assert at.button(key="cal_write").disabled
     from explorer import data
 
     with pytest.raises(data.ExplorerError, match="outside the range"):
-        data.write_thresholds(explorer_bundle, {"SIM_THRESHOLD": -1.0, "SIM_MARGIN": 0.02}, tmp_path / "x",
-                              ranges={"SIM_THRESHOLD": (0.5, 1.0)})
+        data.write_thresholds(explorer_bundle, {"MIN_CONFIDENCE": 0.2}, tmp_path / "x",
+                              ranges={"MIN_CONFIDENCE": (0.5, 1.0)})
+    with pytest.raises(data.ExplorerError, match="not valid settings"):
+        data.write_thresholds(explorer_bundle, {"UNKNOWN_SCALE": -1.0}, tmp_path / "x")
     assert not (tmp_path / "x").exists(), "a refused write must leave nothing behind"
     # An edit inside the range is written as typed.
-    lo, hi = (float(x) for x in label.split("seen ")[1].rstrip(")").split(" to "))
     inside = round((lo + hi) / 2, 4)
-    at.number_input(key="cal_threshold").set_value(inside).run()
+    at.number_input(key="cal_MIN_CONFIDENCE").set_value(inside).run()
     at.text_input(key="cal_out").set_value(str(tmp_path / "ok")).run()
     at.button(key="cal_write").click().run()
     assert at.success, [e.value for e in at.error]
-    assert load_bundle(tmp_path / "ok").config["thresholds"]["SIM_THRESHOLD"] == inside
+    assert load_bundle(tmp_path / "ok").config["thresholds"]["MIN_CONFIDENCE"] == inside
 
 
 def test_calibration_on_hands_only_calibrates_the_classifiers_gate(explorer_bundle, tmp_path):
@@ -409,21 +419,29 @@ def test_calibration_on_hands_only_calibrates_the_classifiers_gate(explorer_bund
         "CLASSIFIER_MIN_CONFIDENCE"]
 
 
-def test_regate_at_the_bundles_values_gives_the_engines_verdicts(explorer_bundle):
+def test_deciding_again_at_the_bundles_values_gives_the_engines_verdicts(explorer_bundle):
+    """The calibration curves come from the Ranker deciding the same rankings again: at the values
+    in force that is exactly what the engine answered; a stricter MIN_CONFIDENCE only takes answers away."""
     from explorer import backend, data
 
-    for path in (SAMPLE_DATA, HANDS):
-        engine, dataset, results = engine_view(explorer_bundle, path)
-        evaluation = data.evaluate(explorer_bundle, path)
-        s = engine.settings
-        params = {"SIM_THRESHOLD": s.SIM_THRESHOLD, "SIM_MARGIN": s.SIM_MARGIN,
-                  "CLASSIFIER_MIN_CONFIDENCE": s.CLASSIFIER_MIN_CONFIDENCE}
-        for model in set(evaluation.records["model"]):
-            again = backend.regate(evaluation.records, params, s.PROTOTYPE_CHECK, model)
-            assert again.tolist() == [r.accepted for r in results], (path, model)
-            stricter = backend.regate(evaluation.records, {k: v + 0.2 for k, v in params.items()}, s.PROTOTYPE_CHECK,
-                                      model)
-            assert not (stricter & ~again).any()
+    engine, dataset, results = engine_view(explorer_bundle, SAMPLE_DATA)
+    evaluation = data.evaluate(explorer_bundle, SAMPLE_DATA)
+    records = evaluation.records
+    searched = records[(records["model"] == "encoder") & ~records["rejection_reason"].isin(data.INPUT_REASONS)]
+    scored = backend.score_clips(engine, dataset, searched.index.to_numpy())
+    s = engine.settings
+    in_force = {name: getattr(s, name) for name in backend.RULE_PARAMETERS}
+    accepted, confidence = backend.redecide(engine, scored, in_force)
+    assert accepted.tolist() == [results[q].accepted for q in searched.index]
+    # float32 encoder batches of another size: the same up to ~1e-6
+    np.testing.assert_allclose(confidence, [results[q].confidence for q in searched.index], atol=1e-4)
+    stricter, _ = backend.redecide(engine, scored, {**in_force, "MIN_CONFIDENCE": min(1.0, s.MIN_CONFIDENCE + 0.2)})
+    assert not (stricter & ~accepted).any()
+    # The hands-only classifier's gate, likewise.
+    engine, dataset, results = engine_view(explorer_bundle, HANDS)
+    records = data.evaluate(explorer_bundle, HANDS).records
+    again = backend.regate_classifier(records, s.CLASSIFIER_MIN_CONFIDENCE, "fingerspelling")
+    assert again.tolist() == [r.accepted for r in results]
 
 
 def test_write_thresholds_in_place_re_signs_the_manifest(explorer_bundle, tmp_path):
@@ -451,15 +469,13 @@ def test_open_set_page_on_unknown_labels_and_a_negatives_file(explorer_bundle, c
     from a negatives file (that same file given as negatives to the signs sample)."""
     from sklearn.metrics import roc_auc_score
 
-    from explorer import backend
-
     engine, dataset, results = engine_view(explorer_bundle, canonical_data)
     at = new_app(explorer_bundle, canonical_data, {"clips": "all"})
     at = _go(at, "openset")
     known_labels = set(engine.labels) - engine.idle_labels
-    rows = [(dataset.labels[i] not in known_labels, backend.decision_score(r))
+    rows = [(dataset.labels[i] not in known_labels, r.unknown_score)  # the engine's own unknown-score
             for i, r in enumerate(results) if r.model == "encoder" and dataset.labels[i] not in engine.idle_labels]
-    rows = [(u, s) for u, s in rows if np.isfinite(s)]
+    rows = [(u, s) for u, s in rows if s is not None]
     assert any(u for u, _ in rows) and not all(u for u, _ in rows)
     expected = roc_auc_score([int(u) for u, _ in rows], [-s for _, s in rows])
     assert float(_metric(at, "AUROC (known vs unknown)")) == pytest.approx(expected, abs=5e-5)
@@ -486,13 +502,13 @@ def data_module():
 
 
 def test_compare_two_bundles(explorer_bundle, tmp_path):
-    """B = the bundle with a stricter SIM_THRESHOLD: the deltas, and which clips it fixes or breaks,
+    """B = the bundle with a stricter MIN_CONFIDENCE: the deltas, and which clips it fixes or breaks,
     are the two engines' own verdicts."""
     from explorer import data
     from signseek.engine import Engine
 
     strict = tmp_path / "strict"
-    data.write_thresholds(explorer_bundle, {"SIM_THRESHOLD": 0.97, "SIM_MARGIN": 0.0}, strict)
+    data.write_thresholds(explorer_bundle, {"MIN_CONFIDENCE": 0.95}, strict)
     at = new_app(explorer_bundle, SAMPLE_DATA, {"clips": "all", "compare": str(strict)})
     at = _go(at, "compare")
     metrics = _table(at, "metric", "A", "B")
@@ -511,7 +527,7 @@ def test_compare_two_bundles(explorer_bundle, tmp_path):
     fixed = sorted(i for i in range(len(dataset)) if not right(a[i], i) and right(b[i], i))
     tables = [t.value for t in at.dataframe if "answer_b" in t.value.columns]
     assert sorted(tables[0]["query"]) == fixed and sorted(tables[1]["query"]) == introduced
-    assert introduced, "a stricter threshold should reject some clips that were right"
+    assert introduced, "a stricter MIN_CONFIDENCE should reject some clips that were right"
     per_sign = _table(at, "label", "right_a", "right_b", "delta")
     assert (per_sign["delta"] <= 1e-9).all()
 

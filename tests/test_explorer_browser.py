@@ -146,10 +146,10 @@ def canonical_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def stricter_bundle(explorer_bundle, tmp_path_factory) -> Path:
-    """Bundle B for the Compare page: the same bundle with a stricter SIM_THRESHOLD."""
+    """Bundle B for the Compare page: the same bundle with a stricter MIN_CONFIDENCE."""
     from explorer import data
 
-    return data.write_thresholds(explorer_bundle, {"SIM_THRESHOLD": 0.97, "SIM_MARGIN": 0.0},
+    return data.write_thresholds(explorer_bundle, {"MIN_CONFIDENCE": 0.95},
                                  tmp_path_factory.mktemp("explorer_b") / "strict")
 
 

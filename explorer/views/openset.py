@@ -41,7 +41,7 @@ table = table[table["model"] == model]
 n_known, n_unknown = int((~table["unknown"]).sum()), int(table["unknown"].sum())
 st.caption(f"{n_known} clips of known signs, {n_unknown} of unknown ones "
            f"({int((table['origin'] == 'negatives file').sum())} from the negatives file); idle clips left out. "
-           f"Score: the engine's decision score (answered by {model}); unknown-score = its negation.")
+           f"Score: the engine's own unknown-score (answered by {model}; higher: more like a known sign).")
 if not n_known or not n_unknown:
     st.info("Open-set numbers need clips of both kinds: load a file with signs the bundle lacks, or pick a "
             "negatives file above. The known clips' scores are still shown.")
@@ -57,17 +57,18 @@ cols[4].metric("Unknown false accepts (served)", f"{result['false_accepts']} of 
                help=f"rate {result['false_accept_rate']:.3f}, Wilson 95% interval {lo:.3f} to {hi:.3f}")
 
 served_threshold = float(bundle.thresholds.get(backend.SCORE_PARAMETER, np.nan)) if model == "encoder" else None
-scores = table["score"].to_numpy(dtype=np.float64)
+scores = table["unknown_score"].to_numpy(dtype=np.float64)
 st.plotly_chart(plots.known_unknown_histogram(scores[~table["unknown"].to_numpy()],
                                               scores[table["unknown"].to_numpy()], served_threshold,
-                                              "decision score (higher: more like a known sign)"),
+                                              "unknown-score (higher: more like a known sign)"),
                 key="open_hist")
-if model == "encoder" and n_known and n_unknown:
-    params = {name: float(bundle.thresholds[name]) for name in backend.RULE_PARAMETERS}
-    curve = openset.curve(table, params, bool(bundle.thresholds.get("PROTOTYPE_CHECK", True)))
+if n_known and n_unknown:
     served = (result["false_accept_rate"], result["known_accepted"])
-    st.plotly_chart(plots.rejection_curve(curve, served), key="open_curve")
-    st.caption("The rule's score threshold swept over the observed scores, its other parameters as served.")
+    st.plotly_chart(plots.rejection_curve(openset.curve(table), served), key="open_curve")
+    st.caption("The curve: known and unknown clips kept as a threshold on the unknown-score sweeps (what AUROC "
+               "summarises). The dot: what the served rule does (all its gates, at the bundle's settings)."
+               + (f" The dashed line in the histogram: {backend.SCORE_PARAMETER}, where P(known) = 0.5."
+                  if model == "encoder" else ""))
 
 st.subheader("Unknown clips accepted (served)")
 fa = table[table["unknown"] & table["accepted"]]
