@@ -61,6 +61,11 @@ def test_rejections_use_the_reason_list_and_add_the_numbers():
     kind, head, detail = views.verdict(unknown, {"SIM_THRESHOLD": 0.95})
     assert head == "Not a sign it knows" and detail.startswith(Reason.UNKNOWN_SIGN.explain)
     assert "'hello' is 0.91 similar; at least 0.95 is needed" in detail
+    # The decision rule with an unknown-score: P(a known sign) and the confidence needed.
+    calibrated = {**unknown, "confidence": 0.12, "diagnostics": {**unknown["diagnostics"], "p_known": 0.2}}
+    detail = views.explain_rejection(calibrated, {"MIN_CONFIDENCE": 0.5})
+    assert "'hello' (cosine 0.95) makes it 20% likely to be a known sign; confidence 12%, at least 50% is needed" \
+        in detail
 
     proto = views.explain_rejection(_result(accepted=False, rejection_reason="prototype_disagreement"))
     assert "nearest clips say 'hello'" in proto and "closest to 'thank-you'" in proto
@@ -102,7 +107,7 @@ def test_explained_table_has_a_tooltip_for_every_number_and_a_compact_view():
     assert table.count("<tr") == 3 and "hello" in table and "0.91" in table
     for name in ("similarity", "raw similarity", "prototype similarity", "DTW distance"):
         assert f"title='{views.LEGEND[name]}'" in table
-    assert "threshold 0.55" in table and "margin 0.007" in table
+    assert "threshold 0.55 (cosine)" in table and "margin 0.007" in table
     assert "ss-wide" in table  # the columns a 390 px screen hides
     assert "No candidates" in views.ranked_html(None)
 

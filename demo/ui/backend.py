@@ -170,7 +170,7 @@ class DemoBackend:
     def thresholds(self) -> dict:
         s = self.settings
         names = ("SIM_THRESHOLD", "SIM_MARGIN", "MOTION_FLOOR", "CONFIDENCE_TEMPERATURE", "DTW_WEIGHT",
-                 "CLASSIFIER_MIN_CONFIDENCE")
+                 "MIN_CONFIDENCE", "CLASSIFIER_MIN_CONFIDENCE")
         return {name: getattr(s, name) for name in names if hasattr(s, name)}
 
     def vocabulary(self) -> list[str]:
@@ -695,7 +695,8 @@ class DemoBackend:
         sources = getattr(service, "sources", {}) or {}
         rows = [{"setting": k, "value": str(v), "source": sources.get(k, "")}
                 for k, v in self.settings.public_dict().items()
-                if k in ("SIM_THRESHOLD", "SIM_MARGIN", "MOTION_FLOOR", "PROTOTYPE_CHECK", "CONFIDENCE_TEMPERATURE",
+                if k in ("SIM_THRESHOLD", "SIM_MARGIN", "MIN_CONFIDENCE", "UNKNOWN_SCALE", "MARGIN_WEIGHT",
+                         "DENSITY_WEIGHT", "MOTION_FLOOR", "PROTOTYPE_CHECK", "CONFIDENCE_TEMPERATURE",
                          "DTW_ENABLED", "DTW_TOP_N", "DTW_WEIGHT", "DTW_BACKEND", "DTW_WINDOW", "DTW_SCALE",
                          "DEFAULT_TOP_K", "SEQ_LEN", "CLASSIFIER_MIN_CONFIDENCE", "MAX_VIDEO_SECONDS",
                          "MAX_FRAMES", "MIN_ENROL_CLIPS", "READ_ONLY")]

@@ -30,16 +30,18 @@ LEGEND = {
     "confidence": "The engine's estimate that its top answer is right (0-100%). One number for the "
                   "whole answer; rejected answers may still have one.",
     "similarity": "How alike your clip and the sign are, 1 = the same movement. The ranking score: "
-                  "mostly the model's cosine, blended with the DTW score. An answer needs at least the "
-                  "threshold (dashed line in the chart).",
+                  "mostly the model's cosine, blended with the DTW score.",
     "raw similarity": "Cosine between your clip's embedding and the sign's closest reference clip, "
-                      "before the DTW blend (-1 to 1).",
+                      "before the DTW blend (-1 to 1). The best one decides whether the clip is a known sign at all: "
+                      "below the threshold (dashed line in the chart) it probably is not.",
     "prototype similarity": "Cosine between your clip and the sign's average clip (its prototype), -1 to 1. "
                             "Below 0 means unlike that sign on average: normal for signs far from yours.",
     "DTW distance": "Frame-by-frame distance to the closest reference clip after lining up the timing "
                     "(dynamic time warping). Lower is closer: about 0.3 for the same sign, 0.6 for another.",
     "DTW score": "The DTW distance turned into a 0-1 score (1 = identical), the part blended into similarity.",
     "margin": "The top sign's similarity minus the next sign's. Too small a margin means 'not sure'.",
+    "known sign": "How likely the clip is one of the signs this deployment knows at all (0-100%), from how "
+                  "close its best match is. Low means 'not a sign it knows'.",
     "motion": "How much the wrists and hands moved, in shoulder widths a frame. Under the motion floor "
               "means nobody was signing.",
 }
@@ -90,7 +92,8 @@ def read_result(result: Any) -> dict:
     if not isinstance(cands, list):
         cands = r.get("top_k") if isinstance(r.get("top_k"), list) else r.get("candidates")
     diag = dict(r.get("diagnostics") or {})
-    for key in ("margin", "prototype_label", "idle_similarity", "hand_frames", "n_frames", "kept"):
+    for key in ("margin", "prototype_label", "idle_similarity", "hand_frames", "n_frames", "kept", "p_known",
+                "unknown_score"):
         if key in r and key not in diag:
             diag[key] = r[key]
     code = str(r.get("rejection_reason") or "none").split(":")[0].strip() or "none"
@@ -107,6 +110,8 @@ def read_result(result: Any) -> dict:
         "hand_frames": diag.get("hand_frames"),
         "n_frames": diag.get("n_frames"),
         "kept": diag.get("kept"),
+        "p_known": _num(diag.get("p_known")),
+        "unknown_score": _num(diag.get("unknown_score")),
         "model": r.get("model") or "encoder",
         "expected": r.get("expected"),
     }
@@ -160,6 +165,11 @@ def explain_rejection(result: Any, thresholds: dict | None = None) -> str:
             detail += ". Sign a little larger or longer, or start with your hands already up"
         return detail
     if reason is Reason.UNKNOWN_SIGN:
+        if r["p_known"] is not None:  # the decision rule with an unknown-score (calibrated)
+            need = thresholds.get("MIN_CONFIDENCE")
+            return (f"{words}. Its best match {_q(top.get('label', '?'))} (cosine {_f(top.get('raw_similarity'))}) "
+                    f"makes it {_pct(r['p_known'])} likely to be a known sign; confidence {_pct(r['confidence'])}"
+                    + (f", at least {_pct(_num(need))} is needed" if need is not None else ""))
         need = thresholds.get("SIM_THRESHOLD")
         return (f"{words}. The best match {_q(top.get('label', '?'))} is {_f(top.get('similarity'))} similar"
                 + (f"; at least {need} is needed" if need is not None else ""))
@@ -167,9 +177,12 @@ def explain_rejection(result: Any, thresholds: dict | None = None) -> str:
         need = thresholds.get("SIM_MARGIN")
         gap = r["margin"] if r["margin"] is not None else (
             (top.get("similarity") or 0) - (second.get("similarity") or 0) if second else None)
-        return (f"{words}: {_q(top.get('label', '?'))} and {_q(second.get('label', '?'))} are too close "
-                f"({_f(top.get('similarity'))} vs {_f(second.get('similarity'))}, a margin of {_f(gap, 3)}"
-                + (f"; at least {need} is needed)" if need is not None else ")"))
+        text = (f"{words}: {_q(top.get('label', '?'))} and {_q(second.get('label', '?'))} are too close "
+                f"({_f(top.get('similarity'))} vs {_f(second.get('similarity'))}, a margin of {_f(gap, 3)}")
+        low = thresholds.get("MIN_CONFIDENCE")
+        if r["p_known"] is not None and low is not None and (r["confidence"] or 0) < float(low):
+            return text + f"; confidence {_pct(r['confidence'])}, at least {_pct(_num(low))} is needed)"
+        return text + (f"; at least {need} is needed)" if need is not None else ")")
     if reason is Reason.PROTOTYPE_DISAGREEMENT:
         proto = r["prototype_label"] or _best_prototype(cands)
         return (f"{words}: the nearest clips say {_q(top.get('label', '?'))} ({_f(top.get('similarity'))}) "
@@ -305,11 +318,14 @@ def ranked_html(result: Any, thresholds: dict | None = None) -> str:
             f"<td class='ss-num ss-wide'>{_f(c['prototype_similarity'])}</td>"
             f"<td class='ss-num ss-wide'>{_f(c['dtw_distance'])}</td></tr>")
     threshold = (thresholds or {}).get("SIM_THRESHOLD")
-    legend_items = ["similarity", "raw similarity", "prototype similarity", "DTW distance", "confidence", "margin"]
+    legend_items = ["similarity", "raw similarity", "prototype similarity", "DTW distance", "confidence",
+                    "known sign", "margin"]
     legend = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(LEGEND[k])}</dd>" for k in legend_items)
     extra = []
     if threshold is not None:
-        extra.append(f"threshold {threshold}")
+        extra.append(f"threshold {threshold} (cosine)")
+    if r["p_known"] is not None:
+        extra.append(f"known sign {_pct(r['p_known'])}")
     if r["margin"] is not None:
         extra.append(f"margin {_f(r['margin'], 3)}")
     if r["motion"] is not None:
@@ -346,7 +362,7 @@ def candidates_figure(result: Any, thresholds: dict | None = None) -> go.Figure:
     threshold = (thresholds or {}).get("SIM_THRESHOLD")
     if threshold is not None:
         fig.add_vline(x=float(threshold), line_dash="dash", line_color="#d93025",
-                      annotation_text="threshold", annotation_position="top")
+                      annotation_text="threshold (cosine)", annotation_position="top")
     fig.update_layout(height=110 + 36 * max(1, len(labels)), margin={"l": 10, "r": 10, "t": 30, "b": 30},
                       xaxis={"range": [min(0.0, *refined) if refined else 0.0, 1.0],
                              "title": "similarity (1 = same movement)"},
