@@ -244,6 +244,37 @@ def fit_decision_rule(scored: Scored, settings, margin_weights: Sequence[float] 
             "target_unknown_accept": target_unknown_accept, "min_known_precision": min_known_precision}
 
 
+def fit_density_weight(ev: Evaluation, base: ReferenceSet, new: ClipSet, known: ClipSet, shots=(1, 3),
+                       seeds=(0, 1, 2), weights: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
+                       max_known_drop: float = 0.01) -> dict:
+    """DENSITY_WEIGHT from enrolment episodes on validation data: ``new`` labels enrolled
+    (``shots`` clips each, seeded) on top of ``base``; their other clips and ``known`` (held-out
+    clips of base's labels) queried. The weight with the best new-sign top-1 whose known top-1 stays
+    within ``max_known_drop`` of the known top-1 before enrolment. Returns the choice and the grid."""
+    e_known, n_known = ev.embed(known)
+    e_new, n_new = ev.embed(new)
+    before = ranking_metrics(score(ev.ranker(base), e_known, n_known, known.labels).ranked_labels(),
+                             known.labels)["top1"]
+    grid = {w: {"new": [], "known": []} for w in weights}
+    for k in shots:
+        for seed in seeds:
+            episode = few_shot_episode(new.labels, k, seed)
+            refs = base.concat(ev.references_from(new, episode.references, e_new))
+            q = episode.queries
+            for w in weights:
+                ranker = ev.ranker(refs, ev.settings.model_copy(update={"DENSITY_WEIGHT": w}))
+                got_new = score(ranker, e_new[q], [n_new[i] for i in q], new.labels[q]).ranked_labels()
+                got_known = score(ranker, e_known, n_known, known.labels).ranked_labels()
+                grid[w]["new"].append(ranking_metrics(got_new, new.labels[q])["top1"])
+                grid[w]["known"].append(ranking_metrics(got_known, known.labels)["top1"])
+    rows = [{"DENSITY_WEIGHT": w, "new_top1": float(np.mean(v["new"])), "known_top1": float(np.mean(v["known"]))}
+            for w, v in grid.items()]
+    allowed = [r for r in rows if r["known_top1"] >= before - max_known_drop] or rows[:1]
+    best = max(allowed, key=lambda r: (round(r["new_top1"], 4), -r["DENSITY_WEIGHT"]))
+    return {"DENSITY_WEIGHT": best["DENSITY_WEIGHT"], "grid": rows, "known_top1_before": before,
+            "max_known_drop": max_known_drop, "shots": list(shots), "seeds": list(seeds)}
+
+
 def _confidence(ranking: Ranking, decision: Decision, settings) -> float:
     u = float(ranking.cosine[0] + settings.MARGIN_WEIGHT * decision.cosine_margin)
     p_known = sigmoid((u - settings.SIM_THRESHOLD) / settings.UNKNOWN_SCALE)
@@ -424,3 +455,37 @@ def similarity_metrics(query_emb: np.ndarray, query_labels, ref_emb: np.ndarray,
         np.fill_diagonal(qq, -np.inf)
         out["inst_at_1"] = float(np.mean(query_labels[qq.argmax(1)] == query_labels))
     return out
+
+
+# ---------------------------------------------------------------------------- hands-only answers
+
+
+def swap_hand_slots_points(points: np.ndarray) -> np.ndarray:
+    """The same hand landmarks reported in the other hand's slot (a client that sends one hand
+    without saying which: HandTalk puts it in the right slot, some datasets in the left)."""
+    from .landmarks.schema import LEFT_HAND, RIGHT_HAND
+
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[:, LEFT_HAND], out[:, RIGHT_HAND] = points[:, RIGHT_HAND], points[:, LEFT_HAND]
+    return out
+
+
+def hands_only_protocol(engine, dataset, rows: Sequence[int]) -> dict:
+    """The served hands-only path (no body: the bundle's classifier) on ``rows`` of a SignDataset,
+    three ways: as recorded, the hand moved to the other slot, and the clip mirrored (the other
+    hand). top-1 of each and the largest gap between them; a hand should give the same answer."""
+    from .landmarks.schema import mirror_points
+
+    truth = np.asarray(dataset.labels)[np.asarray(rows, dtype=np.int64)].astype(str)
+    variants = {"as_recorded": lambda p: p, "other_slot": swap_hand_slots_points, "mirrored": mirror_points}
+    result: dict = {"n_queries": len(truth)}
+    for name, transform in variants.items():
+        answers = engine.recognize_many([transform(dataset.points(int(i))) for i in rows])
+        top = np.array([a.candidates[0].label if a.candidates else "" for a in answers])
+        result[f"{name}_top1"] = float(np.mean(top == truth))
+        result[f"{name}_accepted_right"] = float(np.mean([a.accepted and a.label == t
+                                                          for a, t in zip(answers, truth, strict=True)]))
+        result[f"{name}_model"] = sorted({a.model for a in answers})
+    tops = [result[f"{n}_top1"] for n in variants]
+    result["top1_gap"] = float(max(tops) - min(tops))
+    return result

@@ -74,12 +74,13 @@ class Ranking:
 
     labels: list[str]
     cosine: np.ndarray  # each label's best reference cosine
-    refined: np.ndarray  # cosine blended with the DTW score for the DTW_TOP_N best labels
+    refined: np.ndarray  # cosine blended with the DTW score (top DTW_TOP_N), minus the density offset
     dtw_distance: np.ndarray  # normalised DTW distance to that reference; NaN where not re-ranked
     dtw_score: np.ndarray  # exp(-dtw_distance / DTW_SCALE); NaN where not re-ranked
     reference_index: np.ndarray  # each label's best reference (an index into the ReferenceSet)
     prototype_similarity: dict[str, float] = field(default_factory=dict)
     prototype_label: str | None = None
+    density_offset: np.ndarray | None = None  # DENSITY_WEIGHT x (the sign's density - the median's)
     timings_ms: dict[str, float] = field(default_factory=dict)  # search (the batch's share), dtw
 
 
@@ -96,6 +97,24 @@ class Decision:
     margin: float  # the answer's refined similarity minus the next label's
     cosine_margin: float  # the answer's cosine minus the best cosine of any other label
     probabilities: np.ndarray  # per label in ranking order: p_known x softmax(refined / T)
+
+
+def label_density(embeddings: np.ndarray, labels: Sequence[str]) -> tuple[dict[str, float], float]:
+    """Each label's density: the median, over its references, of the cosine to the nearest other
+    reference of the same label (labels with one reference have none), and the median of those."""
+    labels = np.asarray(labels).astype(str)
+    density = {}
+    for label in np.unique(labels):
+        members = np.asarray(embeddings[labels == label], dtype=np.float32)
+        if len(members) < 2:
+            continue
+        if len(members) > 512:  # a median needs no more, and 512^2 cosines stay cheap
+            members = members[np.linspace(0, len(members) - 1, 512).astype(int)]
+        sims = members @ members.T
+        np.fill_diagonal(sims, -np.inf)
+        density[str(label)] = float(np.median(sims.max(axis=1)))
+    median = float(np.median(list(density.values()))) if density else 1.0
+    return density, median
 
 
 def sigmoid(x: float) -> float:
@@ -119,7 +138,11 @@ class Ranker:
         ranker.rank_many(embeddings, normalised_list)      # batch (evaluation), optional DTW matrix
 
     The rule (settings, calibrated into the bundle by `signseek.evaluation.fit_decision_rule`):
-      order       refined = (1 - DTW_WEIGHT) x cosine + DTW_WEIGHT x exp(-dtw / DTW_SCALE), top DTW_TOP_N
+      order       refined = (1 - DTW_WEIGHT) x cosine + DTW_WEIGHT x exp(-dtw / DTW_SCALE), top DTW_TOP_N,
+                  minus DENSITY_WEIGHT x (the sign's density - the median sign's). A sign's density is
+                  how close its references sit to each other (median cosine of each to its nearest
+                  sibling): 32 near-identical clips of a shipped sign would otherwise out-vote the 3
+                  clips of a new one by sheer number, so the best of many is discounted by how tight they are
       unknown     score = cosine of the answer + MARGIN_WEIGHT x (its cosine minus the next label's);
                   p_known = sigmoid((score - SIM_THRESHOLD) / UNKNOWN_SCALE). DTW is left out of it
                   on purpose: DTW distance tracks the recording sitting more than the sign.
@@ -127,7 +150,8 @@ class Ranker:
       accept      the answer is not idle, confidence >= MIN_CONFIDENCE, refined margin >= SIM_MARGIN,
                   and (PROTOTYPE_CHECK) the nearest prototype agrees
     A sign enrolled from 1-3 clips follows the same rule: its score is the cosine to its nearest
-    enrolled clip; nothing per sign is estimated from so few clips.
+    enrolled clip; its density is measured from 2 or 3 clips, and a sign with one clip gets the
+    median sign's density (no offset). Nothing else per sign is estimated.
     """
 
     def __init__(self, references, settings, stats=None, idle_labels: Sequence[str] = ("-",),
@@ -145,6 +169,7 @@ class Ranker:
         self.categories = {**{lab: cat for lab, cat in zip(references.labels, references.categories, strict=True)
                               if cat}, **(categories or {})}
         self.n_labels = len(set(references.labels))
+        self.density, self.median_density = label_density(references.embeddings, references.labels)
         self._normalised_refs: dict[int, np.ndarray] = {}
 
     @property
@@ -205,6 +230,9 @@ class Ranker:
                 # labels not re-ranked are at least as far as the farthest re-ranked one
                 filled = np.where(np.isnan(scores), np.nanmin(scores[:n]), scores)
                 refined = (1 - s.DTW_WEIGHT) * cosine + s.DTW_WEIGHT * filled
+            offset = s.DENSITY_WEIGHT * (np.array([self.density.get(x, self.median_density) for x in h.labels])
+                                         - self.median_density)
+            refined = refined - offset
             order = np.argsort(-refined, kind="stable")
             labels = [h.labels[j] for j in order]
             proto_sims, proto_label = {}, None
@@ -214,7 +242,8 @@ class Ranker:
                 proto_label = self.prototype_labels[int(np.argmax(ps))]
             timings = {"search": search_ms, "dtw": (time.perf_counter() - t1) * 1e3}
             out.append(Ranking(labels, cosine[order], refined[order], dists[order], scores[order],
-                               h.reference_index[order].astype(np.int64), proto_sims, proto_label, timings))
+                               h.reference_index[order].astype(np.int64), proto_sims, proto_label, offset[order],
+                               timings))
         return out
 
     # ------------------------------------------------------------------ deciding

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     MARGIN_WEIGHT: float = Field(0.0, ge=0.0, le=10.0)  # weight of the cosine margin in the unknown-score
     MIN_CONFIDENCE: float = Field(0.5, ge=0.0, le=1.0)  # accept when the calibrated confidence reaches it
     SIM_MARGIN: float = Field(0.01, ge=0.0, le=2.0)  # refined top-1 minus top-2 below this: ambiguous
+    DENSITY_WEIGHT: float = Field(0.0, ge=0.0, le=5.0)  # discount a sign by how tight its references are
     PROTOTYPE_CHECK: bool = True  # reject when the nearest prototype disagrees with the top-1
     CONFIDENCE_TEMPERATURE: float = Field(0.05, gt=0.0)  # softmax over the signs' refined similarities
     CLASSIFIER_MIN_CONFIDENCE: float = Field(0.4, ge=0.0, le=1.0)  # hands-only classifier gate
@@ -136,6 +137,7 @@ BUNDLE_TUNABLE = frozenset(
         "UNKNOWN_SCALE",
         "MARGIN_WEIGHT",
         "MIN_CONFIDENCE",
+        "DENSITY_WEIGHT",
         "SIM_MARGIN",
         "CONFIDENCE_TEMPERATURE",
         "CLASSIFIER_MIN_CONFIDENCE",

@@ -324,3 +324,39 @@ def test_torchscript_fallback_when_onnx_runtime_cannot_load(tmp_path):
 
     with pytest.raises(EncoderError, match=r"sign_encoder\.onnx"):
         Encoder.load(broken, None)
+
+
+# ------------------------------------------------------------------ handedness (canonical_hand)
+
+
+@pytest.fixture(scope="module")
+def canonical(tmp_path_factory):
+    fx = build_fixture_bundle(tmp_path_factory.mktemp("canonical"), canonical_hand=True)
+    return fx, Engine.from_bundle(fx.directory, _env_file=None)
+
+
+def test_a_left_handed_take_gets_the_same_answer_as_the_right_handed_one(canonical):
+    from signseek.landmarks.schema import mirror_points
+
+    fx, eng = canonical
+    clip = clip_of(fx, "hello")  # one-handed, right hand
+    right, left = eng.recognize(clip), eng.recognize(mirror_points(clip))
+    assert not right.mirrored and left.mirrored  # the left-handed take was mirrored back
+    assert [c.label for c in left.candidates] == [c.label for c in right.candidates]
+    assert left.candidates[0].similarity == pytest.approx(right.candidates[0].similarity, abs=1e-5)
+    assert left.confidence == pytest.approx(right.confidence, abs=1e-5)
+
+
+def test_a_hand_gives_the_same_letter_in_either_slot_and_mirrored(canonical):
+    from signseek.evaluation import swap_hand_slots_points
+    from signseek.landmarks.schema import mirror_points
+
+    fx, eng = canonical
+    for points in fx.hands_queries[:12]:
+        answers = [eng.recognize(p) for p in (points, swap_hand_slots_points(points), mirror_points(points))]
+        assert {a.model for a in answers} == {"fingerspelling"}
+        probabilities = [[c.confidence for c in a.candidates] for a in answers]
+        assert [c.label for c in answers[1].candidates] == [c.label for c in answers[0].candidates]
+        assert [c.label for c in answers[2].candidates] == [c.label for c in answers[0].candidates]
+        assert np.allclose(probabilities[1], probabilities[0], atol=1e-5)
+        assert np.allclose(probabilities[2], probabilities[0], atol=1e-5)

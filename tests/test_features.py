@@ -10,7 +10,9 @@ from signseek.features import (
     FeatureStats,
     active_range,
     fit_length,
+    flip_chirality,
     frame_features,
+    hand_presence,
     mirror_features,
     prepare_sequence,
 )
@@ -169,3 +171,32 @@ def test_hands_only_features_keep_the_hands_movement(clips):
     sweeping[:, RIGHT_HAND, 0] += np.linspace(0, 0.3, len(points), dtype=np.float32)[:, None]
     assert prepare_sequence(still, cfg, return_info=True).motion == pytest.approx(0, abs=1e-6)
     assert prepare_sequence(sweeping, cfg, return_info=True).motion > 0.01
+
+
+@pytest.mark.parametrize("hands_only", [False, True])
+@settings(max_examples=12, deadline=None)
+@given(index=st.integers(0, 11))
+def test_canonical_hand_gives_a_left_handed_take_the_right_handed_features(clips, hands_only, index):
+    """With canonical_hand a clip and its mirror image prepare to the same features, unless both
+    hands are seen equally often (then the mirror is a different, two-handed, take)."""
+    cfg = FeatureConfig(hands_only=hands_only, canonical_hand=True)
+    points = _clip(clips, index)
+    original = prepare_sequence(points, cfg, return_info=True)
+    mirrored = prepare_sequence(mirror_points(points), cfg, return_info=True)
+    left, right = hand_presence(points[original.kept[0]:original.kept[1]])
+    if left == right:
+        assert not original.mirrored and not mirrored.mirrored
+    else:
+        assert original.mirrored != mirrored.mirrored
+        np.testing.assert_allclose(mirrored.features, original.features, atol=1e-4)
+
+
+@settings(max_examples=12, deadline=None)
+@given(index=st.integers(0, 11))
+def test_flip_chirality_keeps_the_slots_and_undoes_itself(clips, index):
+    cfg = FeatureConfig(hands_only=True, canonical_hand=True)
+    features = prepare_sequence(_clip(clips, index), cfg)
+    flipped = flip_chirality(features, cfg)
+    presence = cfg.blocks["presence"]
+    np.testing.assert_array_equal(flipped[:, presence], features[:, presence])
+    np.testing.assert_allclose(flip_chirality(flipped, cfg), features, atol=1e-6)

@@ -304,27 +304,37 @@ def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
 
 def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, clips, cfg: TrainConfig,
                    ckpt: dict, thresholds: dict, max_refs_per_label: int) -> dict:
-    """The decision rule's settings (`signseek.evaluation.fit_decision_rule`), never on test labels.
+    """The decision rule's settings, on the few-shot validation labels, never on test labels.
 
-    One episode per few-shot validation label: that label is the unknown sign (all its clips);
-    the other validation labels and the trained labels are enrolled from their training sessions
-    (at most ``max_refs_per_label`` clips each), and their validation sessions are the known
-    queries, held-out sittings like the test's. The served encoder (the exported ONNX file) embeds.
+    1. DENSITY_WEIGHT (`signseek.evaluation.fit_density_weight`): the validation labels enrolled
+       (1 and 3 clips, seeds 0-2) on top of the trained labels' training-session references; their
+       other clips and the trained labels' validation sessions queried.
+    2. The unknown-score and confidence (`fit_decision_rule`), one episode per validation label:
+       that label is the unknown sign (all its clips); the other validation labels and the trained
+       labels are enrolled from their training sessions (at most ``max_refs_per_label`` clips
+       each), and their validation sessions are the known queries, held-out sittings like the test's.
+    The served encoder (the exported ONNX file) embeds.
     """
     from signseek.engine import Encoder
-    from signseek.evaluation import Evaluation, concat, fit_decision_rule, score
+    from signseek.evaluation import Evaluation, concat, fit_decision_rule, fit_density_weight, score
     from signseek.settings import Settings
 
     heldout = set(ckpt.get("heldout_labels") or [])
     val_labels = sorted(ckpt.get("val_labels") or [])
     settings = Settings(_env_file=None, **thresholds)
-    usable = np.flatnonzero(~np.isin(clips.labels, sorted(heldout)))
-    sub = clips.subset(usable)
+    sub = clips.subset(np.flatnonzero(~np.isin(clips.labels, sorted(heldout))))
     split = session_split(sub.labels, sub.sessions, cfg.split)
     train_rows = reference_indices(sub.labels, sub.sessions, cfg.split, "train", max_refs_per_label)
-    encoder = Encoder.load(onnx_path, None, False, 2)
-    ev = Evaluation(encoder, fcfg, stats, None, settings, tuple(IDLE_LABELS))
+    ev = Evaluation(Encoder.load(onnx_path, None, False, 2), fcfg, stats, None, settings, tuple(IDLE_LABELS))
     embeddings, normalised = ev.embed(sub)
+
+    is_val = np.isin(sub.labels, val_labels)
+    trained_refs = np.array([i for i in train_rows if not is_val[i]], dtype=np.int64)
+    known_val = np.array([i for i in split["val"] if not is_val[i]], dtype=np.int64)
+    density = fit_density_weight(ev, ev.references_from(sub, trained_refs, embeddings), sub.subset(np.flatnonzero(is_val)),
+                                 sub.subset(known_val))
+    ev.settings = settings.model_copy(update={"DENSITY_WEIGHT": density["DENSITY_WEIGHT"]})
+
     parts = []
     for unknown_label in val_labels:
         enrolled = np.array([i for i in train_rows if sub.labels[i] != unknown_label], dtype=np.int64)
@@ -333,10 +343,13 @@ def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, cl
         ranker = ev.ranker(ev.references_from(sub, enrolled, embeddings))
         for rows, group in ((known, "known"), (unknown, "unknown_labels")):
             parts.append(score(ranker, embeddings[rows], [normalised[i] for i in rows], sub.labels[rows], group))
-    fit = fit_decision_rule(concat(parts), settings)
+    fit = fit_decision_rule(concat(parts), ev.settings)
+    fit["settings"]["DENSITY_WEIGHT"] = density["DENSITY_WEIGHT"]
+    fit["density"] = density
     fit["protocol"] = (f"each few-shot validation label of {val_labels} in turn unknown (all its clips); the others "
                        "and the trained labels enrolled from their training sessions, their validation sessions "
-                       "queried as known; 1:1 known:unknown; idle clips left out")
+                       "queried as known; 1:1 known:unknown; idle clips left out. DENSITY_WEIGHT first, from "
+                       "enrolling the validation labels (1 and 3 clips, seeds 0-2) on top of the trained labels")
     return fit
 
 

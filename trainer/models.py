@@ -190,14 +190,22 @@ class SignEncoder(nn.Module):
 
 
 class MLPClassifier(nn.Module):
-    """Static handshapes: per-frame MLP, masked mean over frames, linear head."""
+    """Static handshapes: per-frame MLP, masked mean over frames, linear head.
 
-    def __init__(self, in_dim: int, n_classes: int, hidden: int = 160, dropout: float = 0.1) -> None:
+    With a `HandShapeDescriptor` its rotation-invariant distances join each frame's features, as
+    in the encoder (a new signer holds the hand at another angle; the distances do not change).
+    """
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 160, dropout: float = 0.1,
+                 descriptor: HandShapeDescriptor | None = None) -> None:
         super().__init__()
-        self.frames = FrameProjector(in_dim, hidden, dropout)
+        self.descriptor = descriptor
+        self.frames = FrameProjector(in_dim + (descriptor.dim if descriptor else 0), hidden, dropout)
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, n_classes))
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.descriptor is not None:
+            features = torch.cat([features, self.descriptor(features)], dim=-1)
         h = self.frames(features) * mask.unsqueeze(-1)
         peak = h.masked_fill(mask.unsqueeze(-1) < 0.5, _NEG).amax(dim=1)
         return self.out(torch.cat([masked_mean(h, mask), peak], dim=-1))
@@ -248,9 +256,12 @@ class TCNClassifier(nn.Module):
         return self.out(masked_mean(x.transpose(1, 2), mask))
 
 
-def build_classifier(kind: str, in_dim: int, n_classes: int, hidden: int = 160, dropout: float = 0.1) -> nn.Module:
+def build_classifier(kind: str, in_dim: int, n_classes: int, hidden: int = 160, dropout: float = 0.1,
+                     descriptor: HandShapeDescriptor | None = None) -> nn.Module:
     if kind == "mlp":
-        return MLPClassifier(in_dim, n_classes, hidden, dropout)
+        return MLPClassifier(in_dim, n_classes, hidden, dropout, descriptor)
+    if descriptor is not None:
+        raise ValueError(f"hand_descriptor is supported by the mlp classifier, not {kind!r}")
     if kind in ("lstm", "bilstm", "gru"):
         return RecurrentClassifier(in_dim, n_classes, kind, hidden, dropout)
     if kind == "tcn":

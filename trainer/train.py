@@ -46,11 +46,11 @@ def pick_device(name: str) -> str:
 
 
 def build_model(cfg: TrainConfig, fcfg: FeatureConfig, n_classes: int = 0) -> nn.Module:
+    descriptor = HandShapeDescriptor(fcfg, cfg.embedding_dim) if cfg.hand_descriptor else None
     if cfg.task == "encoder":
-        descriptor = HandShapeDescriptor(fcfg, cfg.embedding_dim) if cfg.hand_descriptor else None
         return SignEncoder(fcfg.feature_dim, fcfg.motion_column, cfg.hidden, cfg.embedding_dim, cfg.dropout,
                            descriptor)
-    return build_classifier(cfg.classifier, fcfg.feature_dim, n_classes, cfg.hidden, cfg.dropout)
+    return build_classifier(cfg.classifier, fcfg.feature_dim, n_classes, cfg.hidden, cfg.dropout, descriptor)
 
 
 @torch.no_grad()
