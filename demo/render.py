@@ -18,7 +18,9 @@ OpenCV (Chromium and Firefox play it); mp4v mp4 is never written because browser
 
 from __future__ import annotations
 
+import itertools
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
@@ -150,9 +152,31 @@ def render_dir() -> Path:
     return Path(tempfile.gettempdir()) / "signseek-render"
 
 
+RENDER_KEEP_S = 2 * 3600  # rendered clips older than this are deleted (bounded disk on a long-running server)
+_writes = itertools.count()
+
+
+def prune_renders(folder: str | Path, max_age_s: float = RENDER_KEEP_S, now: float | None = None) -> int:
+    """Delete the rendered clips (``skeleton-*``) in ``folder`` older than ``max_age_s``; returns how many.
+
+    Named caches (the gallery's, the browser-playable copies) are left alone: they are reused."""
+    now = time.time() if now is None else now
+    removed = 0
+    for path in Path(folder).glob("skeleton-*"):
+        try:
+            if now - path.stat().st_mtime > max_age_s:
+                path.unlink()
+                removed += 1
+        except OSError:  # another process removed it first
+            continue
+    return removed
+
+
 def _output_path(out_dir: str | Path | None, suffix: str) -> Path:
     folder = Path(out_dir) if out_dir else render_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    if next(_writes) % 50 == 0:
+        prune_renders(folder)
     return folder / f"skeleton-{uuid.uuid4().hex[:12]}{suffix}"
 
 

@@ -138,3 +138,17 @@ def test_preview_is_needed_for_hevc_and_for_a_recording_without_duration(tmp_pat
                         "-frames:v", "10", "-c:v", "libvpx", "-f", "webm", "pipe:1"], check=True, stdout=out)
     assert preview_reason(hevc) == "codec"
     assert preview_reason(webm) == "no duration"
+
+
+def test_old_renders_are_pruned_and_named_caches_kept(tmp_path):
+    import os
+
+    from demo.render import prune_renders
+
+    old, new, cache = tmp_path / "skeleton-old.mp4", tmp_path / "skeleton-new.mp4", tmp_path / "hello-abc.gif"
+    for path in (old, new, cache):
+        path.write_bytes(b"x")
+    os.utime(old, (1_000, 1_000))
+    os.utime(cache, (1_000, 1_000))
+    assert prune_renders(tmp_path, max_age_s=3600) == 1
+    assert not old.exists() and new.exists() and cache.exists()

@@ -101,7 +101,9 @@ def _about(backend: DemoBackend) -> str:
 def build_ui(backend: DemoBackend) -> gr.Blocks:
     """The demo's Blocks, bound to one backend (shared with the API when mounted by demo.server)."""
     backend.start_warming()
-    with gr.Blocks(title="SignSeek — ASL sign recognition demo", analytics_enabled=False) as blocks:
+    # delete_cache: Gradio's copies of uploads and answers older than 2 h go every 30 min (bounded disk).
+    with gr.Blocks(title="SignSeek — ASL sign recognition demo", analytics_enabled=False,
+                   delete_cache=(1800, 7200)) as blocks:
         intro_md = gr.Markdown(intro(backend), elem_id="intro")
         # "wrap": at 390 px every tab stays in view on a second row, none behind a "more" menu.
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
@@ -129,7 +131,7 @@ def build_ui(backend: DemoBackend) -> gr.Blocks:
             event.then(refresh_lists, None, lists, api_name=False, show_progress="hidden")
         # The model card and the lists fill in when the page opens (scripts use /model_info, /gallery).
         blocks.load(model_info, None, model_outputs, api_name=False)
-        blocks.load(refresh_lists, None, lists, api_name=False, show_progress="hidden")
+        blocks.load(refresh_lists, None, lists, api_name=False, show_progress="minimal")
     return blocks
 
 
