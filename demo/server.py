@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
+from demo.client import mount_client  # noqa: E402
 from demo.render import render_dir  # noqa: E402
 from demo.ui import DemoBackend, build_ui  # noqa: E402
 from demo.ui.theme import CSS, THEME  # noqa: E402
@@ -33,6 +34,7 @@ def create_server(api_app: FastAPI | None = None, backend: DemoBackend | None = 
     if backend is None:
         backend = DemoBackend.from_api_app(api_app)
     blocks = build_ui(backend)
+    mount_client(api_app)  # GET /client: the browser client, landmarks on the device (before Gradio's `/`)
     allowed = [str(p) for p in (backend.videos_dir, render_dir()) if p is not None]
     return gr.mount_gradio_app(
         api_app,
