@@ -399,10 +399,11 @@ class Service:
     def holistic(self):
         """The process's one MediaPipe Holistic graph for clips (API uploads and the UI's alike),
         built on first use. Callers hold ``extract_lock`` while they use it."""
-        from signseek.landmarks.extract import HolisticExtractor
+        from signseek.landmarks.extract import make_extractor
 
         if self._extractor is None:
-            self._extractor = HolisticExtractor()
+            # The fast path unless LANDMARKS_MODE=holistic (or the bundle's features read face points).
+            self._extractor = make_extractor(feature_config=self.bundle.feature_config)
         return self._extractor
 
     def extract(self, path: Path, display_name: str | None = None):

@@ -737,10 +737,10 @@ class LiveSession:
         self._extractor = None
 
     def _stream(self):
-        from signseek.landmarks.extract import StreamExtractor
+        from signseek.landmarks.extract import make_extractor
 
-        if self._extractor is None:
-            self._extractor = StreamExtractor(max_side=480)
+        if self._extractor is None:  # the fast path unless LANDMARKS_MODE=holistic
+            self._extractor = make_extractor(max_side=480)
         return self._extractor
 
     def push(self, image: np.ndarray) -> np.ndarray:
