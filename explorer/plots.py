@@ -227,8 +227,7 @@ def embedding_scatter(points: pd.DataFrame, colour_by: str, highlight=()) -> go.
             customdata=np.stack([part["query"], part["label"], part["pred"]], axis=1),
             hovertemplate="clip %{customdata[0]}<br>true %{customdata[1]}<br>pred %{customdata[2]}<extra></extra>",
         ))
-    fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text=colour_by,
-                      dragmode="lasso")
+    fig.update_layout(height=600, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text=colour_by)
     return fig
 
 

@@ -154,6 +154,7 @@ def stricter_bundle(explorer_bundle, tmp_path_factory) -> Path:
 
 
 @pytest.mark.browser
+@pytest.mark.timeout(1200)  # ten pages, each a fresh browser session; a busy 2-core machine needs the room
 def test_every_page_renders_real_content_in_chromium(explorer_server, explorer_bundle, stricter_bundle,
                                                      canonical_data):
     if not CHROMIUM.is_file() and not shutil.which("chromium"):
@@ -235,7 +236,7 @@ def test_clicking_a_chart_selects_a_cell_and_a_clip(explorer_server):
             page.mouse.click(cell["x"], cell["y"])
             _wait_idle(page)
             true, pred = cell["cell"]
-            page.get_by_text(f"clips of {true} predicted {pred}").first.wait_for(timeout=30_000)
+            page.get_by_text(f"clips of {true} predicted {pred}").first.wait_for(timeout=120_000)
 
             page.goto(f"{explorer_server.url}/embeddings", wait_until="domcontentloaded")
             page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=180_000)
@@ -252,7 +253,7 @@ def test_clicking_a_chart_selects_a_cell_and_a_clip(explorer_server):
             }""")
             page.mouse.click(target["x"], target["y"])
             _wait_idle(page)
-            page.get_by_text(f"query #{target['query']}:").first.wait_for(timeout=30_000)
+            page.get_by_text(f"query #{target['query']}:").first.wait_for(timeout=120_000)
         finally:
             browser.close()
 
@@ -284,7 +285,15 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
                 const n = gd._fullData.reduce((a, t) => a + (t.x ? t.x.length : 0), 0);
                 return {x: r.x, y: r.y, w: r.width, h: r.height, n: n};
             }""")
-            # A lasso (the chart's drag mode) around the whole plotting area.
+            # The lasso tool (the chart's mode bar offers it), drawn around the whole plotting area.
+            found = page.evaluate("""() => {
+                const gd = document.querySelector('.js-plotly-plot');
+                const buttons = gd.querySelectorAll('.modebar-btn[data-val="lasso"], .modebar-btn[data-title*="Lasso"]');
+                if (buttons.length) { buttons[0].dispatchEvent(new MouseEvent('click', {bubbles: true})); }
+                return buttons.length;
+            }""")
+            assert found, "the embeddings chart's mode bar offers no lasso tool"
+            _wait_idle(page)
             corners = [(0.01, 0.01), (0.99, 0.01), (0.99, 0.99), (0.01, 0.99), (0.01, 0.02)]
             page.mouse.move(box["x"] + box["w"] * corners[0][0], box["y"] + box["h"] * corners[0][1])
             page.mouse.down()
@@ -292,7 +301,7 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
                 page.mouse.move(box["x"] + box["w"] * fx, box["y"] + box["h"] * fy, steps=8)
             page.mouse.up()
             _wait_idle(page)
-            page.get_by_text(f"{box['n']} clips selected").first.wait_for(timeout=30_000)
+            page.get_by_text(f"{box['n']} clips selected").first.wait_for(timeout=120_000)
             page.screenshot(path=str(SCREENSHOTS / "embeddings-lasso.png"), full_page=True)
             with page.expect_download() as download:
                 page.get_by_role("button", name="Download the selection (CSV)").click()
