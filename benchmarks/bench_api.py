@@ -54,7 +54,8 @@ def pick_models(models: str | None) -> tuple[Path, str]:
 def api_server(models_dir: Path, log_path: Path, workers: int = 1, timeout_s: float = 90.0,
                extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    env = {"MODELS_DIR": str(models_dir), "API_KEY": "",
+    # One load generator is one client: its per-client rate limit is lifted for the load test.
+    env = {"MODELS_DIR": str(models_dir), "API_KEY": "", "RATE_LIMIT_INFERENCE": "0",
            "STORE_PATH": str(log_path.parent / "bench-enrolled.db"), **(extra_env or {})}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "demo.api:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]

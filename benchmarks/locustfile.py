@@ -31,7 +31,7 @@ class InferenceUser(FastHttpUser):
                               name="/v1/inference") as response:
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}: {response.text[:200]}")
-            elif "top_k" not in (response.json() or {}):
-                response.failure("no top_k in the response")
+            elif "results" not in (response.json() or {}):
+                response.failure("no results in the response")
             else:
                 response.success()

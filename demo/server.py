@@ -4,7 +4,11 @@
     app = create_server()          # serve with uvicorn; `python app.py` does that
 
 The API's routes are registered first, so `/healthz`, `/v1/...` and `/videos/...` reach FastAPI;
-everything else (the page, `/gradio_api/...`) falls through to the Gradio mount. UI and API
+everything else (the page, `/gradio_api/...`) falls through to the Gradio mount. The API's edge
+middleware still sees every request: a wrong method on an API route is a 405 with Allow, and an
+error Gradio answers in its own shape is rewritten into the service's. The Gradio endpoints that
+write (enrol_sign, delete_sign) call the Service, whose one rule needs the key when API_KEY is set.
+UI and API
 share one engine, one reference store and one settings object: a sign enrolled in the UI is
 recognised by the API at once, and the other way round.
 """

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     PUBLIC_PATHS: bool = False  # show absolute server paths in /v1/config and Gradio's /config
     MODEL_FPS: float = Field(30.0, ge=0.0)  # a sequence with a stated fps is resampled to this (0: never)
     MAX_JSON_MB: float = Field(16.0, gt=0)  # JSON bodies (600 frames of 1662 values is ~12 MB)
-    JSON_PARSE_CONCURRENCY: int = Field(2, ge=1, le=64)  # JSON bodies parsed at once (they hold the GIL)
+    JSON_PARSE_CONCURRENCY: int = Field(1, ge=1, le=64)  # JSON bodies of 1 MiB+ parsed at once (they hold the GIL)
     EXTRACT_QUEUE: int = Field(2, ge=0, le=64)  # clips waiting for the Holistic graph; more get 503
     QUEUE_WAIT_S: float = Field(60.0, gt=0)  # longest wait in a queue before a 503
     RETRY_AFTER_S: int = Field(10, ge=1)  # Retry-After of a 503 busy / 429
@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_VIDEO: int = Field(20, ge=0)  # clip uploads (recognise, enrol) per client per minute
     RATE_LIMIT_WRITE: int = Field(30, ge=0)  # enrol / delete / export per client per minute
     EXPORTS_KEEP: int = Field(3, ge=1, le=100)  # exported bundles kept next to the store; older ones removed
+    MAX_VIDEO_PIXELS: int = Field(1920 * 1080, ge=64 * 64)  # pixels a frame of an uploaded clip
+    MAX_DECODE_MPIX: float = Field(2600.0, gt=0)  # megapixels decoded for one clip (1080p60 for 20 s: 2,488)
     # ---- end of the API edge's settings ----
 
     def public_dict(self) -> dict[str, Any]:

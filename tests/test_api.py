@@ -157,7 +157,7 @@ BAD_INFERENCE = {
     "no frames": ({"json": {"frames": []}}, 422, "at least one frame"),
     "all frames null": ({"json": {"frames": [None, None]}}, 422, "null"),
     "missing frames": ({"json": {"layout": "pose_hands"}}, 422, "frames"),
-    "too many frames": ({"json": {"frames": [[0.0] * 126] * 201}}, 413, "MAX_FRAMES"),
+    "too many frames": ({"json": {"frames": [[0.0] * 126] * 201}}, 422, "MAX_FRAMES"),
     "not JSON": (_raw("frames=1,2,3"), 400, "JSON"),
     "truncated JSON": (_raw('{"frames": [[0.1, 0.2'), 400, "JSON"),
     "frames is a string": ({"json": {"frames": "abc"}}, 422, "frames"),

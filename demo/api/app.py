@@ -24,7 +24,7 @@ from fastapi import FastAPI
 import signseek
 
 from . import routes_inference, routes_meta, routes_samples, routes_signs, socketio_app, streaming
-from .errors import install_error_handlers
+from .errors import EdgeMiddleware, install_error_handlers
 from .limits import GuardMiddleware
 from .logging import RequestLogMiddleware, configure_logging, install_redaction
 from .service import Service
@@ -62,10 +62,13 @@ def create_app(settings=None, *, samples_path=None, log_level: str | None = None
     app.state.engine = service.engine
     app.state.store = service.store
     install_error_handlers(app)
+    _schema_says_who_may_write(app, service)
     for module in (routes_meta, routes_samples, routes_inference, routes_signs, streaming):
         app.include_router(module.router)
     # Body caps (MAX_JSON_MB / MAX_UPLOAD_MB), per-client rate limits, early 503 for clip uploads.
     app.add_middleware(GuardMiddleware, service=service)
+    # 405 with Allow on the API's routes, one error shape for whatever is mounted (Gradio at `/`).
+    app.add_middleware(EdgeMiddleware, router=app.router)
     app.add_middleware(RequestLogMiddleware)
     app.state.sio = socketio_app.mount(app, service)
     install_redaction([settings.API_KEY] if settings.API_KEY else [])
@@ -81,3 +84,23 @@ def create_app(settings=None, *, samples_path=None, log_level: str | None = None
         log.warning("%s", warning.upper() if warning.startswith("writes are open") else warning,
                     extra={"fields": {"event": "startup_warning"}})
     return app
+
+
+def _schema_says_who_may_write(app: FastAPI, service: Service) -> None:
+    """The OpenAPI schema as this server runs: the X-API-Key requirement on the write routes only
+    when API_KEY is set (with writes open, or refused by READ_ONLY, no key is asked for)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            if service.writes_open or service.settings.READ_ONLY:
+                for methods in schema.get("paths", {}).values():
+                    for operation in methods.values():
+                        if isinstance(operation, dict):
+                            operation.pop("security", None)
+                schema.get("components", {}).pop("securitySchemes", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -217,3 +217,101 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             500, "internal_error", f"unexpected server error ({type(exc).__name__}); it was logged"
         )
+
+
+class EdgeMiddleware:
+    """The error shape at the very edge, for what the routes' handlers never see: a wrong method
+    on one of the API's routes is a 405 with ``Allow`` (even though the Gradio UI mounted at `/`
+    would otherwise take the request and answer 404), and an error answered by anything mounted
+    (Gradio, Socket.IO) in another shape ({"detail": ...}, plain text) is rewritten into
+    {"error", "message", "status"}, its status and headers kept."""
+
+    def __init__(self, app, router) -> None:
+        self.app = app
+        self.router = router
+
+    def _allowed(self, scope) -> list[str] | None:
+        """Methods the API's own routes take at this path; None when no route has the path."""
+        from starlette.routing import Match, Mount
+
+        # As OpenAPI reads paths, a concrete path (/v1/signs/video) is matched before a templated
+        # one (/v1/signs/{name}): when one has this path, only concrete ones count.
+        matches = []
+        for route in _flat_routes(self.router.routes):
+            if isinstance(route, Mount) or not hasattr(route, "methods"):
+                continue
+            match, _ = route.matches(scope)
+            if match != Match.NONE:
+                matches.append((match, route))
+        concrete = [(m, r) for m, r in matches if not getattr(r, "param_convertors", None)]
+        matches = concrete or matches
+        if any(m == Match.FULL for m, _ in matches):
+            return None  # served as it is
+        allowed = {method for _, route in matches for method in (route.methods or ())}
+        return sorted(allowed) if allowed else None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope.get("method", "GET"), scope.get("path", "")
+        allowed = self._allowed(scope)
+        if allowed is not None and method not in allowed:
+            response = error_response(405, "method_not_allowed", method_not_allowed_message(method, path, allowed),
+                                      {"Allow": ", ".join(allowed)})
+            await response(scope, receive, send)
+            return
+        state: dict = {}
+
+        async def shaped_send(message) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] < 400:
+                    state["pass"] = True
+                    await send(message)
+                    return
+                state["start"], state["body"] = message, b""
+                return
+            if state.get("pass") or message["type"] != "http.response.body":
+                await send(message)
+                return
+            state["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            await _send_shaped(state["start"], state["body"], method, path, send)
+
+        await self.app(scope, receive, shaped_send)
+
+
+def _flat_routes(routes):
+    """Every route, those of included routers too (FastAPI keeps them nested)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _flat_routes(inner.routes)
+        else:
+            yield route
+
+
+async def _send_shaped(start: dict, body: bytes, method: str, path: str, send) -> None:
+    import json
+
+    status = start["status"]
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"content-type")]
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and {"error", "message", "status"} <= set(parsed):
+        new = body  # already in the service's shape
+    else:
+        detail = parsed.get("detail") if isinstance(parsed, dict) else None
+        text = detail if isinstance(detail, str) else body.decode("utf-8", "replace").strip()[:300]
+        if status == 404 and (not text or text == "Not Found"):
+            text = not_found_message(method, path)
+        elif status == 405 and (not text or text == "Method Not Allowed"):
+            text = f"{path} does not take {method}"
+        message = text if len(text) > 10 else f"{text or 'error'} ({method} {path})"
+        new = json.dumps(error_body(status, _CODES.get(status, "error"), message)).encode()
+    headers += [(b"content-type", b"application/json"), (b"content-length", str(len(new)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": new})

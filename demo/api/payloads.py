@@ -14,13 +14,14 @@ import numpy as np
 from signseek.landmarks.layouts import LAYOUT_BY_SIZE, LayoutError, flat_to_canonical, get_layout
 from signseek.landmarks.schema import LEFT_HAND, N_HAND, RIGHT_HAND, empty_points
 
-from .errors import Invalid, TooLarge
+from .errors import Invalid
+from .schemas import COORDINATE_LIMIT
 
 KNOWN_SIZES = ", ".join(f"{size} ({name})" for size, name in sorted(LAYOUT_BY_SIZE.items()))
 # The one coordinate rule, on every door (REST, WebSocket, Socket.IO, enrolment): a JSON number
-# (not true / false, not a string) or null, finite and within float32's range.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-COORDINATE_RULE = "a coordinate is a finite number (or null where the landmark was not detected)"
+# (not true / false, not a string) or null, finite and within +-COORDINATE_LIMIT (schemas.py).
+COORDINATE_RULE = (f"a coordinate is a finite number between {-COORDINATE_LIMIT:g} and {COORDINATE_LIMIT:g} "
+                   "(or null where the landmark was not detected)")
 
 
 def invalid(message: str, code: str = "invalid_frames") -> Invalid:
@@ -34,8 +35,8 @@ def coordinate(value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid(f"{where} is non-numeric ({type(value).__name__} {str(value)[:40]!r}): {COORDINATE_RULE}")
     number = float(value)
-    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
-        raise invalid(f"{where} is {value!r}: {COORDINATE_RULE} (at most {FLOAT32_MAX:.3g} in size)")
+    if not math.isfinite(number) or abs(number) > COORDINATE_LIMIT:
+        raise invalid(f"{where} is {value!r}: {COORDINATE_RULE}")
     return number
 
 
@@ -47,8 +48,8 @@ def frames_to_points(
     if n_frames == 0:
         raise invalid("frames is empty: send at least one frame of landmarks", "no_frames")
     if n_frames > max_frames:
-        raise TooLarge(f"{n_frames} frames is more than MAX_FRAMES={max_frames}: send a shorter clip or split it",
-                       code="too_many_frames")
+        raise invalid(f"{n_frames} frames is more than MAX_FRAMES={max_frames}: send a shorter clip or split it",
+                      "too_many_frames")
     lengths = {len(f) for f in frames if f is not None}
     if not lengths:
         raise invalid("every frame is null: send at least one frame with landmarks", "no_frames")
@@ -66,13 +67,15 @@ def frames_to_points(
         raise invalid(f"{exc}; set 'layout' or send frames of a known length") from None
     rows = [f if f is not None else [None] * n_values for f in frames]
     try:
-        flat = np.array(rows, dtype=np.float32)  # None -> NaN
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused below
+            flat = np.array(rows, dtype=np.float32)  # None -> NaN
     except (TypeError, ValueError) as exc:
         raise invalid(f"frames must be lists of numbers or null: {exc}") from None
-    if np.isinf(flat).any():  # finite doubles beyond float32's range
-        t, v = (int(i) for i in np.argwhere(np.isinf(flat))[0])
-        raise invalid(f"frames[{t}][{v}] is too large to be a coordinate: {COORDINATE_RULE} "
-                      f"(at most {FLOAT32_MAX:.3g} in size; it overflows float32)")
+    with np.errstate(invalid="ignore"):
+        out_of_range = np.abs(flat) > COORDINATE_LIMIT  # NaN (null) compares False; inf (float32 overflow) True
+    if out_of_range.any():
+        t, v = (int(i) for i in np.argwhere(out_of_range)[0])
+        raise invalid(f"frames[{t}][{v}] is {frames[t][v]!r}: {COORDINATE_RULE}")
     points, visibility = flat_to_canonical(flat, spec.name)
     return points, visibility, spec.name
 

@@ -52,7 +52,7 @@ def inference_video(
     service: Service = request.app.state.service
     start = time.perf_counter()
     with saved_upload(file, service.settings.MAX_UPLOAD_MB) as path:
-        sequence, extract_ms = service.extract(path)
+        sequence, extract_ms = service.extract(path, display_name=file.filename)
     if len(sequence.points) > service.settings.MAX_FRAMES:
         raise TooLarge(f"{path.name} has {len(sequence.points)} frames, more than MAX_FRAMES="
                        f"{service.settings.MAX_FRAMES}: send a shorter clip", code="too_many_frames")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from .errors import ApiError, NotFound
@@ -72,7 +74,9 @@ def list_videos(request: Request) -> dict:
 
 
 @router.get("/videos/{filename:path}", tags=["data"], responses=ERRORS, response_class=FileResponse)
-def get_video(filename: str, request: Request) -> FileResponse:
+def get_video(request: Request, filename: Annotated[str, PathParam(
+        description="A file name in VIDEOS_DIR (a result's video_file)",
+        json_schema_extra={"pattern": r"^[^/\\.\x00][^/\\\x00]*$", "maxLength": 255})]) -> FileResponse:
     """A file from VIDEOS_DIR (default sample_dataset/videos/): a result's `video_file`. For a
     reference with no recorded clip, `video_file` is `skeleton_<sentence_id>.mp4`: a skeleton clip
     of one of its sequences, rendered on first request and cached. Path traversal is refused (400)."""

@@ -13,11 +13,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 
 from signseek.errors import SignSeekError
+from signseek.store import CATEGORIES
 
 from .auth import require_write_access
 from .errors import Invalid
 from .payloads import frames_to_points
-from .schemas import DeleteResponse, EnrolRequest, EnrolResponse, ErrorResponse, ExportResponse, SignsResponse
+from .schemas import (
+    NAME_SCHEMA,
+    DeleteResponse,
+    EnrolRequest,
+    EnrolResponse,
+    ErrorResponse,
+    ExportResponse,
+    SignsResponse,
+)
 from .service import Service
 from .strict_json import StrictJSONRoute
 from .uploads import saved_upload
@@ -59,9 +68,12 @@ def enrol_sequences(body: EnrolRequest, request: Request, key: KeyDep) -> dict:
 def enrol_videos(
     request: Request,
     key: KeyDep,
-    name: Annotated[str, Form(description="The sign's label, 1-64 characters.")],
-    files: Annotated[list[UploadFile], File(description="At least MIN_ENROL_CLIPS clips of the sign.")],
-    category: Annotated[str | None, Form(max_length=32)] = None,
+    name: Annotated[str, Form(description="The sign's label, 1-64 characters.", json_schema_extra=NAME_SCHEMA)],
+    files: Annotated[list[UploadFile], File(description="At least MIN_ENROL_CLIPS clips of the sign.",
+                                            json_schema_extra={"minItems": 3})],
+    category: Annotated[str | None, Form(description="word (default), letter, phrase, number or other.",
+                                         json_schema_extra={"anyOf": [{"enum": list(CATEGORIES)},
+                                                                      {"type": "null"}]})] = None,
 ) -> dict:
     """Enrol a sign from video clips (multipart: `name` and repeated `files`)."""
     service: Service = request.app.state.service
@@ -73,7 +85,7 @@ def enrol_videos(
         for i, upload in enumerate(files):
             try:
                 path = stack.enter_context(saved_upload(upload, service.settings.MAX_UPLOAD_MB, "files"))
-                sequence, _ = service.extract(path)
+                sequence, _ = service.extract(path, display_name=upload.filename)
             except SignSeekError as exc:
                 raise _prefixed(exc, f"files[{i}] ({upload.filename})") from None
             clips.append(sequence.points)
@@ -91,7 +103,8 @@ def list_signs(request: Request) -> dict:
 @router.delete("/v1/signs/{name}", response_model=DeleteResponse, responses=WRITE_ERRORS)
 def delete_sign(
     request: Request, key: KeyDep,
-    name: Annotated[str, Path(description="An enrolled sign's name (GET /v1/signs lists them).")],
+    name: Annotated[str, Path(description="An enrolled sign's name (GET /v1/signs lists them).",
+                              json_schema_extra=NAME_SCHEMA)],
 ) -> dict:
     """Remove an enrolled sign's references (the bundle's own signs cannot be deleted: 403)."""
     return request.app.state.service.delete(name, key=key)

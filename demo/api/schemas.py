@@ -14,12 +14,44 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signseek.landmarks.layouts import LAYOUT_BY_SIZE
 from signseek.ranker import REASONS
+from signseek.store import CATEGORIES
 
-# A landmark coordinate: a finite number, or null where the landmark was not detected.
-# allow_inf_nan=False: a 1e999 that json turns into inf is refused like a literal Infinity.
-Coordinate = Annotated[float, Field(allow_inf_nan=False)] | None
+COORDINATE_LIMIT = 1e6
+
+# A landmark coordinate: a JSON number (strict: not true, not "0.5"), finite and within
+# +-COORDINATE_LIMIT (MediaPipe's normalised coordinates are around 0-1), or null where the
+# landmark was not detected. allow_inf_nan=False: a 1e999 that parses as inf is refused too.
+# The WebSocket and Socket.IO doors apply the same rule (demo/api/payloads.py).
+Coordinate = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-COORDINATE_LIMIT, le=COORDINATE_LIMIT)] | None
 LayoutName = Literal["canonical", "holistic", "pose_hands", "upper_hands", "hands"]
+# signseek.store.NAME_PATTERN without spaces at either end (the service refuses those rather than guess).
+NAME_SCHEMA = {"pattern": r"^[\w]([\w .'\-]*[\w.'\-])?$", "minLength": 1, "maxLength": 64}
+MAX_FRAMES_SCHEMA = 600  # MAX_FRAMES' default; a server with another MAX_FRAMES says so in its 413
+
+
+def _one_layout_per_payload(schema: dict, model=None) -> None:
+    """The frames' JSON schema, exactly: every frame has one of the layouts' lengths (all the
+    same), an explicit `layout` matches it, at least one frame is not null. A oneOf of one
+    variant per layout (what pydantic cannot say in a type); the server checks the same."""
+    props = schema.get("properties", {})
+    frames = props.get("frames")
+    if frames is None:
+        return
+    coordinate = {"anyOf": [{"type": "number", "minimum": -COORDINATE_LIMIT, "maximum": COORDINATE_LIMIT},
+                            {"type": "null"}]}
+    variants = []
+    for size, name in sorted(LAYOUT_BY_SIZE.items()):
+        frame = {"type": "array", "items": coordinate, "minItems": size, "maxItems": size}
+        variants.append({"properties": {
+            "frames": {"type": "array", "minItems": 1, "maxItems": MAX_FRAMES_SCHEMA,
+                       "items": {"anyOf": [frame, {"type": "null"}]}, "contains": frame},
+            "layout": {"anyOf": [{"enum": [name]}, {"type": "null"}]},
+        }})
+    props["frames"] = {"type": "array", "description": frames.get("description", ""), "minItems": 1,
+                       "maxItems": MAX_FRAMES_SCHEMA}
+    schema["oneOf"] = variants
 
 FRAMES_DOC = (
     "Per-frame landmark vectors, one list per frame, all of one length: 1629 (canonical: 543 "
@@ -43,10 +75,7 @@ class SequencePayload(BaseModel):
 
     model_config = ConfigDict(
         extra="ignore",  # a sample's "label" etc. may ride along when it is posted back
-        json_schema_extra={
-            "example": {"frames": [[0.5, 0.5, 0.0, 1.0] + [0.0] * 254], "layout": "pose_hands", "top_k": 5,
-                        "metadata": {"fps": 30, "source": "webcam"}}
-        },
+        json_schema_extra=_one_layout_per_payload,
     )
 
     frames: list[list[Coordinate] | None] = Field(..., description=FRAMES_DOC)
@@ -176,9 +205,14 @@ class ConfigResponse(BaseModel):
 class EnrolRequest(BaseModel):
     """Landmark sequences of a new sign, added to the reference store (no retraining)."""
 
-    name: str = Field(..., description="The sign's label: 1-64 letters, digits, spaces, '-', '_', '.' or \"'\".")
-    sequences: list[SequencePayload] = Field(..., description="At least MIN_ENROL_CLIPS sequences.")
-    category: str | None = Field(None, max_length=32, description="word (default), letter, phrase, number or other.")
+    # The constraints are in the schema for clients; the service checks them with messages that
+    # say what to fix (signseek.store.validate_name, MIN_ENROL_CLIPS, the categories).
+    name: str = Field(..., description="The sign's label: 1-64 letters, digits, spaces, '-', '_', '.' or \"'\", "
+                      "starting with a letter or digit.", json_schema_extra=NAME_SCHEMA)
+    sequences: list[SequencePayload] = Field(..., description="At least MIN_ENROL_CLIPS (3) sequences.",
+                                             json_schema_extra={"minItems": 3})
+    category: str | None = Field(None, description="word (default), letter, phrase, number or other.",
+                                 json_schema_extra={"anyOf": [{"enum": list(CATEGORIES)}, {"type": "null"}]})
 
 
 class EnrolResponse(BaseModel):

@@ -129,6 +129,9 @@ def result_to_response(result, model_version: str, catalog: SentenceCatalog | No
             "n_frames": int(result.n_frames),
             "kept": list(result.kept) if result.kept is not None else None,
             "backend": result.backend,
+            # The decision rule's unknown-score and P(a known sign) (the demo explains rejections with them).
+            "unknown_score": _r(getattr(result, "unknown_score", None)),
+            "p_known": _r(getattr(result, "p_known", None)),
         },
     }
 
@@ -406,15 +409,45 @@ class Service:
             self._extractor = make_extractor(feature_config=self.bundle.feature_config)
         return self._extractor
 
+    def clip_limits(self) -> dict:
+        """What a clip may be, decided from its header before anything is decoded: MAX_VIDEO_SECONDS,
+        MAX_VIDEO_PIXELS a frame, MAX_FRAMES frames once read at MODEL_FPS (faster clips are
+        subsampled, not refused)."""
+        s = self.settings
+        return {"max_duration_s": s.MAX_VIDEO_SECONDS, "max_pixels": s.MAX_VIDEO_PIXELS,
+                "max_frames": s.MAX_FRAMES, "max_fps": s.MODEL_FPS or 30.0}
+
+    def check_clip(self, path: Path, display_name: str | None = None):
+        """Probe ``path`` (its header only) and refuse it before any decoding when it breaks a limit
+        or would cost more than MAX_DECODE_MPIX megapixels of decoding (every frame of H.264 is
+        decoded even when only every n-th is kept: a 0.2 MB 1080p 240 fps clip is 10 Gpx).
+        Raises the core's VideoError (video_too_large / video_too_long / ...)."""
+        from signseek.landmarks.video import VideoTooLargeError, expected_frames, probe_video
+
+        info = probe_video(path, display_name=display_name, **self.clip_limits())
+        frames = expected_frames(info)
+        if frames is not None:
+            megapixels = info.width * info.height * frames / 1e6
+            if megapixels > self.settings.MAX_DECODE_MPIX:
+                raise VideoTooLargeError(
+                    f"{info.display_name!r} is {frames} frames of {info.width}x{info.height} ({info.fps:g} fps): "
+                    f"{megapixels:,.0f} megapixels to decode, more than MAX_DECODE_MPIX="
+                    f"{self.settings.MAX_DECODE_MPIX:g}; send it shorter, at a lower frame rate or a lower "
+                    "resolution (720p at 30 fps is plenty)")
+        return info
+
     def extract(self, path: Path, display_name: str | None = None):
-        """A clip file -> (LandmarkSequence, extraction ms). A bad clip raises the core's typed
-        VideoError / ExtractionError (its code and kind go out as they are); Busy when the
-        extraction queue is full."""
+        """A clip file -> (LandmarkSequence, extraction ms). The clip is probed first and refused
+        before it waits for the graph or is decoded (`check_clip`); a bad clip raises the core's
+        typed VideoError / ExtractionError naming ``display_name`` (the upload's own name); Busy
+        when the extraction queue is full."""
         from signseek.landmarks.extract import extract_video
 
         start = time.perf_counter()
+        self.check_clip(path, display_name)
         with self.extract_queue:
-            result = extract_video(path, max_duration_s=self.settings.MAX_VIDEO_SECONDS, extractor=self.holistic())
+            result = extract_video(path, extractor=self.holistic(), display_name=display_name,
+                                   **self.clip_limits())
         return result.sequence, round((time.perf_counter() - start) * 1000, 3)
 
     # ------------------------------------------------------------------ the one rule for writes
@@ -486,12 +519,17 @@ class Service:
         return sum(1 for label in self.engine.references.labels if label == name)
 
     def check_name(self, name: str) -> str:
-        """A valid sign name, or the store's EnrolmentError (invalid) saying what to fix."""
+        """A valid sign name, or an invalid_name refusal saying what to fix (the store's rule, and no
+        spaces around the name: a client that sent them meant something else)."""
         try:
-            return validate_name(name)
+            valid = validate_name(name)
         except EnrolmentError as exc:
             exc.code = "invalid_name"
             raise
+        if valid != name:
+            raise EnrolmentError(f"the sign name {name!r} has spaces at the start or end; send {valid!r}",
+                                 code="invalid_name")
+        return valid
 
     def enrol(self, name: str, clips: list[np.ndarray], category: str | None = None,
               sources: list[str] | None = None, *, key: str | None = None) -> dict:
