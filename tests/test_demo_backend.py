@@ -93,3 +93,13 @@ def test_a_locked_or_read_only_deployment_says_why_before_any_clip_is_read(tmp_p
         with pytest.raises(DemoInputError, match="Clip 1"):
             backend.enrol("new-sign", never_read, key="k-123")
     assert not np.isin("new-sign", service.engine.references.labels)
+
+
+def test_examples_and_random_clips_prefer_sittings_no_reference_comes_from():
+    rows = [{"sample_id": f"signs:{i}", "session": "0"} for i in range(3)]
+    labels = ["a"] * 4 + ["b"] * 2
+    held = HeldOut(labels, [f"signs:{i}" for i in range(6)], [0, 0, 0, 0, 0, 7], rows, ["a", "a", "b"])
+    assert held.of("a") == [3] and held.of("a", new_sitting_only=True) == []  # #3: same sitting as its refs
+    examples = sample_examples(held, ["a", "b"], [])
+    assert [e.title for e in examples] == ["b"]  # when any sign has a new-sitting clip, only those are featured
+    assert held.random_pool(minimum=1) == [5] and held.random_pool(minimum=5) == [5, 3, 4]

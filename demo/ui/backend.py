@@ -417,7 +417,7 @@ class DemoBackend:
         """A random held-out stored clip (never a reference), replayed and recognised; says which sign it is."""
         try:
             held = self.held_out()
-            indices = held.of(label) if held else []
+            indices = (held.of(label) if label else held.random_pool()) if held else []
             if not indices:
                 what = f" of {label!r}" if label else ""
                 return Outcome(error=f"No held-out stored clip{what} is available: every stored sample is a "

@@ -110,14 +110,25 @@ class HeldOut:
                         "as an example", meta)
         return cls(samples.labels, ids, sessions, references.rows, references.labels)
 
-    def of(self, label: str | None = None) -> list[int]:
-        """Held-out samples (of ``label``), those from a sitting no reference comes from first."""
-        chosen = [i for i in self.indices if label is None or self.labels[i] == label]
+    def of(self, label: str | None = None, new_sitting_only: bool = False) -> list[int]:
+        """Held-out samples (of ``label``), those from a sitting no reference comes from first.
+
+        Takes recorded one after another in a sitting can be near repeats of each other, so a clip
+        from a sitting its references come from may score almost 1.0: ``new_sitting_only`` keeps
+        only the others."""
+        chosen = [i for i in self.indices if (label is None or self.labels[i] == label)
+                  and (self.new_sitting[i] or not new_sitting_only)]
         return sorted(chosen, key=lambda i: (not self.new_sitting[i], i))
+
+    def random_pool(self, minimum: int = 5) -> list[int]:
+        """What "a random held-out clip" draws from: clips from new sittings when there are enough."""
+        fresh = self.of(new_sitting_only=True)
+        return fresh if len(fresh) >= minimum else self.of()
 
     def describe(self, i: int) -> str:
         where = ("a sitting none of its references comes from" if self.new_sitting.get(i)
-                 else "a sitting some references come from, but never a reference itself")
+                 else "never a reference itself, but from a sitting some references come from, so it may be a "
+                      "near repeat of one")
         return f"stored clip #{i}, session {self.sessions[i] or '?'}: {where}"
 
 
@@ -172,19 +183,21 @@ def video_examples(videos_dir: Path | None) -> list[Example]:
     return sorted(out, key=lambda e: (not e.title.startswith("phone"), e.title))
 
 
-def sample_examples(held_out: HeldOut, vocabulary: list[str], idle_labels: list[str]) -> list[Example]:
-    """One held-out stored clip of each featured sign (then of resting), never a reference clip."""
+def sample_examples(held_out: HeldOut, vocabulary: list[str], idle_labels: list[str], n: int = 7) -> list[Example]:
+    """Up to ``n`` held-out stored clips of shipped signs (the FEATURED ones first), then resting:
+    clips from sittings no reference comes from when there are any, never a reference clip."""
+    signs = [x for x in vocabulary if x not in idle_labels]
+    preferred = [x for x in FEATURED if x in signs] + [x for x in signs if x not in FEATURED]
+    strict = any(held_out.of(x, new_sitting_only=True) for x in preferred)
     out = []
-    wanted = [x for x in FEATURED if x in vocabulary] or [x for x in vocabulary if x not in idle_labels][:6]
-    for label in [*wanted, *idle_labels[:1]]:
+    for label in preferred:
+        picks = held_out.of(label, new_sitting_only=strict)
+        if picks and len(out) < n:
+            out.append(Example(f"sample:{picks[0]}", label, label,
+                               f"a held-out clip of '{label}' ({held_out.describe(picks[0])})", sample_index=picks[0]))
+    for label in idle_labels[:1]:
         picks = held_out.of(label)
-        if not picks:
-            continue
-        i = picks[0]
-        if label in idle_labels:
-            out.append(Example(f"sample:{i}", "resting (no sign)", NO_SIGN,
-                               f"hands down, nobody signing ({held_out.describe(i)})", sample_index=i))
-        else:
-            out.append(Example(f"sample:{i}", label, label, f"a held-out clip of '{label}' ({held_out.describe(i)})",
-                               sample_index=i))
+        if picks:
+            out.append(Example(f"sample:{picks[0]}", "resting (no sign)", NO_SIGN,
+                               f"hands down, nobody signing ({held_out.describe(picks[0])})", sample_index=picks[0]))
     return out
