@@ -35,15 +35,55 @@ FP32_TOL = 1e-4
 INT8_MIN_COSINE = 0.999
 
 
+def tflite_friendly(onnx_path: Path, work: Path, seq_len: int, feature_dim: int) -> Path:
+    """A copy of the graph at the fixed input shape, with ops onnx2tf 1.29 mishandles rewritten.
+
+    Inputs get fixed dims (features [1, seq_len, F], mask [1, seq_len]): TFLite then has static
+    shapes throughout and the GRU unrolls over seq_len steps.
+
+    ReduceL2 with its axes as an input (opset 18) fails in onnx2tf (tf.norm gets a bare axis):
+    it becomes Sqrt(ReduceSum(x * x, axes)), the same function. The verification below compares
+    the TFLite file with the original ONNX graph, so a wrong rewrite could not pass.
+    """
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(onnx_path))
+    fixed = {"features": [1, seq_len, feature_dim], "mask": [1, seq_len]}
+    for value in model.graph.input:
+        if value.name in fixed:
+            for dim, size in zip(value.type.tensor_type.shape.dim, fixed[value.name], strict=True):
+                dim.ClearField("dim_param")
+                dim.dim_value = size
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "ReduceL2":
+            nodes.append(node)
+            continue
+        x, out = node.input[0], node.output[0]
+        squared, summed = f"{out}__squared", f"{out}__sum_squares"
+        keep = [helper.make_attribute(a.name, helper.get_attribute_value(a)) for a in node.attribute]
+        nodes.append(helper.make_node("Mul", [x, x], [squared], name=f"{node.name}__mul"))
+        reduce = helper.make_node("ReduceSum", [squared, *node.input[1:]], [summed], name=f"{node.name}__sum")
+        reduce.attribute.extend(keep)
+        nodes.append(reduce)
+        nodes.append(helper.make_node("Sqrt", [summed], [out], name=f"{node.name}__sqrt"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    target = work / onnx_path.name
+    onnx.save(model, str(target))
+    return target
+
+
 def convert(onnx_path: Path, out_dir: Path, seq_len: int, feature_dim: int) -> dict[str, Path]:
     import onnx2tf
 
     work = Path(tempfile.mkdtemp(prefix="onnx2tf-", dir=out_dir))
     onnx2tf.convert(
-        input_onnx_file_path=str(onnx_path),
+        input_onnx_file_path=str(tflite_friendly(onnx_path, work, seq_len, feature_dim)),
         output_folder_path=str(work),
-        overwrite_input_shape=[f"features:1,{seq_len},{feature_dim}", f"mask:1,{seq_len}"],
-        keep_shape_absolutely_input_names=["features", "mask"],  # [B, T, F] stays as is (no NCW->NWC)
+        keep_shape_absolutely_input_names=["features", "mask"],  # [B, T, F] is not an image
         output_dynamic_range_quantized_tflite=True,
         copy_onnx_input_output_names_to_tflite=True,
         non_verbose=True,
@@ -75,8 +115,15 @@ class LiteModel:
         if set(self.inputs) != {"features", "mask"}:
             raise SystemExit(f"{path.name}: unexpected inputs {[d['name'] for d in details]}")
         self.output = self.interpreter.get_output_details()[0]["index"]
+        self.shape = tuple(d["shape"] for d in details if d["index"] == self.inputs["features"])[0]
+        self.shape = tuple(int(n) for n in self.shape)
 
     def __call__(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.shape != features.shape:  # a graph with dynamic dims comes out at [1, 1, F]
+            self.interpreter.resize_tensor_input(self.inputs["features"], list(features.shape), strict=False)
+            self.interpreter.resize_tensor_input(self.inputs["mask"], list(mask.shape), strict=False)
+            self.interpreter.allocate_tensors()
+            self.shape = features.shape
         self.interpreter.set_tensor(self.inputs["features"], features.astype(np.float32))
         self.interpreter.set_tensor(self.inputs["mask"], mask.astype(np.float32))
         self.interpreter.invoke()

@@ -130,7 +130,7 @@ def markdown(report: dict, bundle_dir: Path, command: str, ci_note: str) -> str:
         "",
         f"Measured {dt.date.today().isoformat()} with `{command}` on `{bundle_dir.name}/` "
         f"(onnx2tf {conv['onnx2tf']}, TensorFlow {conv['tensorflow']}, ai-edge-litert {conv['ai_edge_litert']}, "
-        "in their own venv). Fixed input [1, T, F] (TFLite needs one shape; the GRU is unrolled over T). "
+        "in their own venv). Fixed input [1, T, F] (TFLite needs one shape). "
         "int8 = dynamic-range quantisation (int8 weights, float activations). Latency: median of one clip "
         "through the LiteRT interpreter (1 thread) and ONNX Runtime (1 thread), this 2-core machine, shared.",
         "",
