@@ -215,8 +215,12 @@ class DemoBackend:
         if path.suffix.lower() not in VIDEO_SUFFIXES and path.suffix.lower() != ".y4m":
             # Still try to decode it (some browsers record without a suffix), but say what is expected.
             log.info("clip %s has an unusual suffix; trying to decode it anyway", path.name)
+        # The service's limits, checked from the header before anything is decoded (long, huge or
+        # very high frame-rate clips are refused or read at MODEL_FPS, whatever the door).
+        limits = (self.service.clip_limits() if hasattr(self.service, "clip_limits")
+                  else {"max_duration_s": self.settings.MAX_VIDEO_SECONDS})
         try:
-            reader = VideoReader(path, max_duration_s=self.settings.MAX_VIDEO_SECONDS)
+            reader = VideoReader(path, display_name=path.name, **limits)
         except VideoError as exc:
             raise DemoInputError(f"That file cannot be used: {_api_message(exc)}.") from None
         total = reader.info.frame_count or max(1, round((reader.info.duration_s or 2.0) * reader.info.fps))
