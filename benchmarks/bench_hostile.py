@@ -221,7 +221,9 @@ def scenario_uploads(url: str, pid: int, clip: Path = NORMAL_CLIP, n: int = 44, 
     statuses: dict[str, int] = {}
     for a in answers:
         statuses[str(a["status"])] = statuses.get(str(a["status"]), 0) + 1
+    refused = [a for a in answers if a["status"] in (429, 503)]
     return {"statuses": statuses, "slowest_s": max(a["s"] for a in answers), "json_inference_during": during,
+            "refusals_with_retry_after": sum(1 for a in refused if a.get("retry_after")), "refusals": len(refused),
             **watch.summary()}
 
 

@@ -8,8 +8,8 @@
 * `GuardMiddleware` (pure ASGI, in front of everything, Gradio included): the body caps
   (MAX_JSON_MB for the JSON routes, MAX_UPLOAD_MB for the rest; a declared Content-Length over
   the cap is refused before a byte is read, a chunked body is cut off as it passes the cap),
-  the per-client rate limits of the expensive routes, and a 503 for a clip upload while the
-  extraction queue is full, before its body is read.
+  the per-client rate limits of the expensive routes, and a place in the extraction queue for
+  a clip upload taken before its body is read (503 + Retry-After when there is none).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from anyio import CapacityLimiter
@@ -105,6 +106,14 @@ class _Ticket:
             self.queue._slots.release()
         self.queue._release_admission()
 
+    @contextmanager
+    def held(self):
+        """Hold a worker slot for the block (waiting for it at most wait_s, Busy after); a ticket
+        already holding one keeps it. The ticket's owner releases it (`release`)."""
+        if not self._working:
+            self.acquire()
+        yield self
+
     def run(self, fn: Callable, *args):
         try:
             self.acquire()
@@ -176,6 +185,9 @@ def classify(method: str, path: str) -> Rule:
     return Rule(None, "MAX_UPLOAD_MB")
 
 
+EXTRACT_TICKET = "extract_ticket"  # request.state key: the extraction queue place the guard took
+
+
 def client_key(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
@@ -215,12 +227,14 @@ class GuardMiddleware:
                                   retry_after=retry)
                 await self._refuse(exc, scope, receive, send)
                 return
-        if rule.extraction and self.service.extract_queue.full:
+        ticket = None
+        if rule.extraction:  # a place in the extraction queue is taken before the upload is read
             try:
-                self.service.extract_queue.admit().release()  # raises Busy (and counts the refusal)
+                ticket = self.service.extract_queue.admit()
             except Busy as exc:
                 await self._refuse(exc, scope, receive, send)
                 return
+            scope.setdefault("state", {})[EXTRACT_TICKET] = ticket
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -241,7 +255,11 @@ class GuardMiddleware:
                     raise BodyTooLarge(max_bytes, rule.max_bytes_setting)
             return message
 
-        await self.app(scope, limited_receive, send)
+        try:
+            await self.app(scope, limited_receive, send)
+        finally:
+            if ticket is not None:
+                ticket.release()
 
 
 class BodyTooLarge(ApiError):

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
 from .errors import TooLarge
+from .limits import EXTRACT_TICKET
 from .payloads import frames_to_points
 from .schemas import ErrorResponse, InferenceResponse, SequencePayload
 from .service import Service
@@ -52,7 +53,8 @@ def inference_video(
     service: Service = request.app.state.service
     start = time.perf_counter()
     with saved_upload(file, service.settings.MAX_UPLOAD_MB) as path:
-        sequence, extract_ms = service.extract(path, display_name=file.filename)
+        sequence, extract_ms = service.extract(path, display_name=file.filename,
+                                               ticket=getattr(request.state, EXTRACT_TICKET, None))
     if len(sequence.points) > service.settings.MAX_FRAMES:
         raise TooLarge(f"{path.name} has {len(sequence.points)} frames, more than MAX_FRAMES="
                        f"{service.settings.MAX_FRAMES}: send a shorter clip", code="too_many_frames")

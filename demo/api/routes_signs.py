@@ -17,6 +17,7 @@ from signseek.store import CATEGORIES
 
 from .auth import require_write_access
 from .errors import Invalid
+from .limits import EXTRACT_TICKET
 from .payloads import frames_to_points
 from .schemas import (
     NAME_SCHEMA,
@@ -85,7 +86,8 @@ def enrol_videos(
         for i, upload in enumerate(files):
             try:
                 path = stack.enter_context(saved_upload(upload, service.settings.MAX_UPLOAD_MB, "files"))
-                sequence, _ = service.extract(path, display_name=upload.filename)
+                sequence, _ = service.extract(path, display_name=upload.filename,
+                                              ticket=getattr(request.state, EXTRACT_TICKET, None))
             except SignSeekError as exc:
                 raise _prefixed(exc, f"files[{i}] ({upload.filename})") from None
             clips.append(sequence.points)

@@ -436,16 +436,17 @@ class Service:
                     "resolution (720p at 30 fps is plenty)")
         return info
 
-    def extract(self, path: Path, display_name: str | None = None):
+    def extract(self, path: Path, display_name: str | None = None, ticket=None):
         """A clip file -> (LandmarkSequence, extraction ms). The clip is probed first and refused
         before it waits for the graph or is decoded (`check_clip`); a bad clip raises the core's
         typed VideoError / ExtractionError naming ``display_name`` (the upload's own name); Busy
-        when the extraction queue is full."""
+        when the extraction queue is full. ``ticket``: a place in the queue the request already
+        holds (limits.GuardMiddleware takes one before an upload is read)."""
         from signseek.landmarks.extract import extract_video
 
         start = time.perf_counter()
         self.check_clip(path, display_name)
-        with self.extract_queue:
+        with ticket.held() if ticket is not None else self.extract_queue:
             result = extract_video(path, extractor=self.holistic(), display_name=display_name,
                                    **self.clip_limits())
         return result.sequence, round((time.perf_counter() - start) * 1000, 3)
