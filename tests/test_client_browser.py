@@ -38,7 +38,9 @@ CHROMIUM_ARGS = [
 STRIDE = 4  # the clip's every 4th frame (7.5 fps of a 30 fps clip): about 15 Holistic runs
 PAGE_QUERY = f"?layout=holistic&stride={STRIDE}&min_frames=4&interval_ms=1000"
 LOAD_MS = 180_000  # model download from the app + WebAssembly compile on a busy CPU
-CLIP_MS = 480_000  # ~20 frames in software WebGL; the first compiles every shader
+# ~15 frames in software WebGL; the first compiles every shader: about 30 s on an idle machine, but
+# 260 s and 20 s a frame were seen here with 7 jobs sharing 2 cores. Generous: no speed is tested.
+CLIP_MS = 840_000
 SIGN = "selfie-sign"
 GUIDE = PROJECT_ROOT.parent / "shared" / "seeds" / "ghsl-deployment-guide.md"
 # The GhSL deployment guide's front-end example (section 5.2), verbatim. The test runs it as it
@@ -67,7 +69,7 @@ async function runInference(buffer) {
   updateUIWithPredictions(data.results);
 }"""
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +185,35 @@ def test_page_and_model_are_served_by_the_app_alone(session):
     assert httpx.get(url + "/client/static/vendor/mediapipe-holistic/nothing.js").status_code == 404
 
 
+def test_live_camera_streams_landmark_windows_and_shows_answers(session):
+    page = session["page"]
+    """Runs before the clip: the page's first Holistic frames are the camera's."""
+    page.select_option("#layout", "pose_hands")  # the 258-value layout (the page's default for this bundle)
+    before = page.evaluate("signseek.responses.length")
+    page.click("#start-camera")
+    try:
+        page.wait_for_function(f"signseek.responses.length > {before} || signseek.error", timeout=CLIP_MS, polling=500)
+    except Exception:
+        print("\nno answer from the camera yet:", page.evaluate("""({status: document.getElementById('status').textContent,
+            mode: signseek.mode, frames: signseek.frames.length, posts: signseek.posts, frameTimes: signseek.frameTimes})"""))
+        raise
+    assert page.evaluate("signseek.error") is None, page.evaluate("signseek.error")
+    state = page.evaluate("""({frames: signseek.frames.length, width: signseek.frames.length ? signseek.frames[0].values.length : 0,
+        latencies: signseek.latencies, fps: signseek.frameTimes.slice(-10), mode: signseek.mode,
+        fpsText: document.getElementById('stat-fps').textContent})""")
+    assert state["mode"] == "camera"
+    assert state["width"] in (0, 258)  # 0: an accepted sign emptied the window
+    assert re.search(r"Recognised|Not sure|No sign", page.inner_text("#verdict"))
+    assert state["fpsText"] != "–"
+    page.click("#stop")  # first: a screenshot waits for a page whose WebGL keeps the CPU busy
+    assert page.evaluate("signseek.mode") == "idle"
+    shot(page, "04_live_camera")
+    print(f"\nlive: round trips {[round(x) for x in state['latencies']]} ms; Holistic ms a frame "
+          f"{[round(x) for x in state['fps']]}; payload bytes {page.evaluate('signseek.payloadBytes')}")
+    assert not [e for e in session["console_errors"] if "Uncaught" in e], session["console_errors"]
+    page.select_option("#layout", "holistic")  # the clip tests send 1662 values a frame
+
+
 def test_clip_landmarks_in_the_browser_match_the_servers_mediapipe(session, browser_clip, server_landmarks):
     from signseek.landmarks.layouts import flat_to_canonical
 
@@ -290,25 +321,3 @@ def test_the_guides_javascript_example_runs_unchanged(session, browser_clip):
     assert page.locator("#results tbody tr").count() == len(results)
     assert SIGN in page.inner_text("#verdict")
     shot(page, "03_guide_example")
-
-
-def test_live_camera_streams_landmark_windows_and_shows_answers(session):
-    page = session["page"]
-    page.select_option("#layout", "pose_hands")  # the 258-value layout (the page's default for this bundle)
-    before = page.evaluate("signseek.responses.length")
-    page.click("#start-camera")
-    page.wait_for_function(f"signseek.responses.length > {before} || signseek.error", timeout=CLIP_MS, polling=500)
-    assert page.evaluate("signseek.error") is None, page.evaluate("signseek.error")
-    state = page.evaluate("""({frames: signseek.frames.length, width: signseek.frames.length ? signseek.frames[0].values.length : 0,
-        latencies: signseek.latencies, fps: signseek.frameTimes.slice(-10), mode: signseek.mode,
-        fpsText: document.getElementById('stat-fps').textContent})""")
-    assert state["mode"] == "camera"
-    assert state["width"] in (0, 258)  # 0: an accepted sign emptied the window
-    assert re.search(r"Recognised|Not sure|No sign", page.inner_text("#verdict"))
-    assert state["fpsText"] != "–"
-    page.click("#stop")  # first: a screenshot waits for a page whose WebGL keeps the CPU busy
-    assert page.evaluate("signseek.mode") == "idle"
-    shot(page, "04_live_camera")
-    print(f"\nlive: round trips {[round(x) for x in state['latencies']]} ms; Holistic ms a frame "
-          f"{[round(x) for x in state['fps']]}")
-    assert not [e for e in session["console_errors"] if "Uncaught" in e], session["console_errors"]

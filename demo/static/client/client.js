@@ -385,7 +385,13 @@
   async function startCamera() {
     stopAll();
     const token = runToken;
-    const video = $('video');
+    let video = $('video');
+    if (video.getAttribute('src')) { // a clip was read in it: start the camera in a fresh element
+      const fresh = video.cloneNode(false);
+      fresh.removeAttribute('src');
+      video.replaceWith(fresh);
+      video = fresh;
+    }
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia({
@@ -396,8 +402,6 @@
       return;
     }
     S.error = null;
-    video.removeAttribute('src'); // a clip read before
-    video.playbackRate = 1;
     video.srcObject = stream;
     video.classList.add('mirror');
     $('overlay').classList.add('mirror');
