@@ -97,11 +97,11 @@ def _measure(mode: str, path: Path, extractors: dict) -> dict:
             "cpu_ms": 1000 * (_cpu_s() - cpu) / frames}
 
 
-def run_speed(repeats: int) -> dict:
+def run_speed(repeats: int, **fast_options) -> dict:
     import mediapipe as mp
 
     load_before = os.getloadavg()
-    extractors = {"fast": FastExtractor(), "holistic": HolisticExtractor()}
+    extractors = {"fast": FastExtractor(**fast_options), "holistic": HolisticExtractor()}
     extractors["plain"] = mp.solutions.holistic.Holistic(model_complexity=1)  # the baseline's own graph
     samples: dict[tuple[str, str], list[dict]] = {(c, m): [] for c in CLIPS for m in MODES}
     try:
@@ -175,9 +175,9 @@ def _shoulder_width(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, 11, :2] - points[:, 12, :2], axis=-1)
 
 
-def clip_errors() -> dict:
+def clip_errors(**fast_options) -> dict:
     """Fast vs full Holistic on the six real clips: errors and the difference pools for injection."""
-    fast, holistic = FastExtractor(), HolisticExtractor()
+    fast, holistic = FastExtractor(**fast_options), HolisticExtractor()
     pose_diffs, hand_diffs, table = [], [], []
     hand_found = hand_missed = hand_extra = 0
     try:
@@ -246,8 +246,8 @@ def evaluate(data: Path, protocol: str, cwd: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_accuracy(trainer_root: Path) -> dict:
-    errors = clip_errors()
+def run_accuracy(trainer_root: Path, **fast_options) -> dict:
+    errors = clip_errors(**fast_options)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         noisy = Path(tmp) / "signs_fast_error.npz"
@@ -257,7 +257,7 @@ def run_accuracy(trainer_root: Path) -> dict:
                 report = evaluate(data, protocol, trainer_root)
                 results[protocol, name] = report.get("top1", report.get("served_top1"))
                 print(protocol, name, json.dumps({k: v for k, v in report.items() if "top1" in k}), flush=True)
-    return {"date": dt.date.today().isoformat(), "table": errors["table"], "miss_rate": errors["miss_rate"],
+    return {"date": dt.date.today().isoformat(), "fast": fast_options, "table": errors["table"], "miss_rate": errors["miss_rate"],
             "hand_extra": errors["hand_extra"], "top1": {f"{p}/{n}": v for (p, n), v in results.items()},
             "load": [round(x, 2) for x in os.getloadavg()]}
 
@@ -266,7 +266,8 @@ def accuracy_markdown(report: dict, command: str) -> str:
     lines = [
         "## Landmark accuracy: fast path vs full Holistic",
         "",
-        f"Measured {report['date']} with `{command}`. Points in the canonical 16:9 frame "
+        f"Measured {report['date']} with `{command}` (fast path: {report['fast'] or 'defaults'}). "
+        "Points in the canonical 16:9 frame "
         "(normalised units; shoulder width is about 0.2 in the MSL clips). Errors are over the points "
         "the shipped model reads (pose 0 and 11-16, both hands), in frames where both paths found the part.",
         "",
@@ -302,15 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accuracy", action="store_true", help="measure accuracy instead of speed")
     parser.add_argument("--trainer-root", type=Path, default=PROJECT_ROOT,
                         help="run `python -m trainer evaluate` from this checkout (default: this one)")
+    parser.add_argument("--pose-model", choices=("lite", "full"), default=None, help="fast path's pose model")
+    parser.add_argument("--hand-model", choices=("lite", "full"), default=None, help="fast path's hand model")
     parser.add_argument("--update-md", action="store_true", help="write the section into BENCHMARKS.md")
     parser.add_argument("--json", action="store_true", help="also print the raw report as JSON")
     args = parser.parse_args(argv)
     command = ("python -m benchmarks extraction -- " + " ".join(argv or [])).strip()
+    fast_options = {k: v for k, v in (("pose_model", args.pose_model), ("hand_model", args.hand_model)) if v}
     if args.accuracy:
-        report = run_accuracy(args.trainer_root)
+        report = run_accuracy(args.trainer_root, **fast_options)
         section, markers = accuracy_markdown(report, command), (ACC_START, ACC_END)
     else:
-        report = run_speed(args.repeats)
+        report = run_speed(args.repeats, **fast_options)
         section, markers = speed_markdown(report, command), (MD_START, MD_END)
     print(section)
     if args.json:
