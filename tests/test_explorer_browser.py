@@ -169,7 +169,7 @@ def test_every_page_renders_real_content_in_chromium(explorer_server, explorer_b
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             # Tall enough that every chart is in view (Streamlit draws charts as they scroll in).
-            page = browser.new_page(viewport={"width": 1500, "height": 2000})
+            page = _new_page(browser)
             for path, (heading, ready, at_least) in PAGES.items():
                 started = time.monotonic()
                 # All clips (the sample has few held-out sittings); B and a negatives file for the new pages.
@@ -201,6 +201,13 @@ def _browser(pw):
     return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
+def _new_page(browser, **options):
+    """A page whose navigations may take 2 minutes (a busy 2-core machine starves the server)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2000}, **options)
+    page.set_default_navigation_timeout(120_000)
+    return page
+
+
 def _wait_idle(page, timeout_ms: int = 60_000) -> None:
     """Until the script run that a click started has finished (Streamlit's status widget gone)."""
     page.wait_for_timeout(500)
@@ -220,7 +227,7 @@ def test_clicking_a_chart_selects_a_cell_and_a_clip(explorer_server):
     with sync_playwright() as pw:
         browser = _browser(pw)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 2000})
+            page = _new_page(browser)
             page.goto(f"{explorer_server.url}/confusion", wait_until="domcontentloaded")
             page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=180_000)
             _wait_idle(page)
@@ -275,7 +282,7 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
     with sync_playwright() as pw:
         browser = _browser(pw)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 2000}, accept_downloads=True)
+            page = _new_page(browser, accept_downloads=True)
             page.goto(f"{explorer_server.url}/embeddings?clips=all", wait_until="domcontentloaded")
             page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=180_000)
             _wait_idle(page)
