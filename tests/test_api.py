@@ -166,6 +166,10 @@ BAD_INFERENCE = {
     "top_k not an int": ({"json": {"frames": [FRAME], "top_k": "many"}}, 422, "top_k"),
     "top_k zero": ({"json": {"frames": [FRAME], "top_k": 0}}, 422, "top_k"),
     "body is a list": ({"json": [FRAME]}, 422, "body"),
+    "true as a coordinate": ({"json": {"frames": [[True] + [0.5] * 257]}}, 422, "frames[0][0]"),
+    "a number in a string": ({"json": {"frames": [["0.5"] + [0.5] * 257]}}, 422, "frames[0][0]"),
+    "1e308 (beyond the coordinate range)": ({"json": {"frames": [[1e308] + [0.5] * 257]}}, 422, "frames[0][0]"),
+    "layout hands with 258 values": ({"json": {"frames": [FRAME], "layout": "hands"}}, 422, "126"),
     "body over the size limit": ({"json": {"frames": [[0.123456789] * 1662] * 60}}, 413, "too large"),
 }
 
@@ -189,7 +193,25 @@ def test_bad_inference_input_is_a_4xx_saying_what_to_fix(client, case):
     ids=["corrupt mp4", "text file", "empty file", "over MAX_UPLOAD_MB"],
 )
 def test_bad_video_upload_is_a_4xx(client, upload, status):
-    assert_json_error(client.post("/v1/inference/video", files={"file": upload}), status)
+    body = assert_json_error(client.post("/v1/inference/video", files={"file": upload}), status)
+    if status == 422 and upload[1]:  # the message names the user's file, not a temporary name
+        assert upload[0] in body["message"], body["message"]
+
+
+def test_writes_open_is_said_in_healthz_and_config(client):
+    health = client.get("/healthz").json()
+    assert health["writes"] == "open" and any("writes are open" in w for w in health["warnings"])
+    config = client.get("/v1/config").json()
+    assert config["access"]["writes"] == "open" and "warning" in config["access"]
+    assert not config["models_dir"].startswith("/")  # no absolute server path
+
+
+def test_unknown_routes_and_wrong_methods_get_the_error_shape(client):
+    assert assert_json_error(client.get("/v1/nothing"), 404)["error"] == "not_found"
+    response = client.put("/v1/inference")
+    assert assert_json_error(response, 405)["error"] == "method_not_allowed" and response.headers["allow"] == "POST"
+    response = client.delete("/v1/signs/video")  # the concrete path wins, as OpenAPI reads paths
+    assert assert_json_error(response, 405) and response.headers["allow"] == "POST"
 
 
 def test_video_route_without_a_file_is_a_4xx(client):

@@ -136,3 +136,64 @@ def test_every_result_video_file_is_served(client):
     again = client.get(f"/videos/{data['results'][0]['video_file']}")
     assert again.content == client.get(f"/videos/{data['results'][0]['video_file']}").content
     assert client.get("/videos/skeleton_12345.mp4").status_code == 404
+
+
+# ---------------------------------------------------------------------------- the guide's settings names
+
+
+def test_the_guides_setting_names_set_ours_and_say_what_they_did(tmp_path, monkeypatch):
+    for name, value in {"DTW_RADIUS": "6", "DTW_ALPHA": "0.65", "DTW_TOPK": "4", "DTW_LAMBDA": "0.002",
+                        "GLOBAL_STATS_PATH": "/opt/render/models/global_stats.npz", "SIM_TRESHOLD": "0.3"}.items():
+        monkeypatch.setenv(name, value)
+    with TestClient(create_app(make_settings(tmp_path)), raise_server_exceptions=False) as c:
+        config = c.get("/v1/config").json()
+    settings, sources = config["settings"], config["sources"]
+    assert (settings["DTW_WINDOW"], settings["DTW_TOP_N"]) == (6, 4) and sources["DTW_WINDOW"] == "env"
+    assert settings["DTW_WEIGHT"] == pytest.approx(0.35)  # the guide weights the cosine, we the DTW score
+    status = {note["name"]: note["status"] for note in config["guide_names"]}
+    assert status == {"DTW_RADIUS": "applied", "DTW_ALPHA": "applied", "DTW_TOPK": "applied",
+                      "DTW_LAMBDA": "not_mapped", "GLOBAL_STATS_PATH": "ignored"}
+    assert config["unknown_settings"] == [{"name": "SIM_TRESHOLD", "suggestion": "SIM_THRESHOLD"}]
+    assert any("SIM_TRESHOLD" in w for w in config["warnings"]) and any("DTW_LAMBDA" in w for w in config["warnings"])
+
+
+def test_ours_win_over_the_guides_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("DTW_RADIUS", "6")
+    monkeypatch.setenv("DTW_WINDOW", "3")
+    with TestClient(create_app(make_settings(tmp_path)), raise_server_exceptions=False) as c:
+        config = c.get("/v1/config").json()
+    assert config["settings"]["DTW_WINDOW"] == 3
+    assert [n["status"] for n in config["guide_names"]] == ["overridden"]
+
+
+# ---------------------------------------------------------------------------- embeddings_map.csv
+
+
+def test_embeddings_map_columns_old_and_new(tmp_path):
+    import csv
+    import shutil
+
+    from test_api_support import fixture_bundle_dir
+
+    from signseek.bundle import EMBEDDINGS_MAP, MAP_COLUMNS, fill_sentence_fields, load_bundle, write_manifest
+
+    old = tmp_path / "old"
+    shutil.copytree(fixture_bundle_dir(), old)
+    with open(old / EMBEDDINGS_MAP, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(old / EMBEDDINGS_MAP, "w", newline="") as fh:  # a bundle written before the columns existed
+        writer = csv.DictWriter(fh, fieldnames=["index", "label", "category", "source", "session", "sample_id"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    write_manifest(old, files=[n for n in load_bundle(fixture_bundle_dir()).manifest["files"]])
+    bundle = load_bundle(old)
+    hello = [r for r in bundle.rows if r["label"] == "hello"]
+    assert {r["sentence_id"] for r in hello} == {stable_sentence_id("hello")}
+    assert {(r["sentence"], r["video_file"]) for r in hello} == {("hello", "")}
+    assert set(MAP_COLUMNS) >= {"sentence_id", "sentence", "video_file"}
+    # Given values are kept, and a label's other rows take its id.
+    filled = fill_sentence_fields([{"label": "thanks", "sentence_id": "42", "sentence": "THANK YOU",
+                                    "video_file": "thank_you.mp4"}, {"label": "thanks"}])
+    assert [r["sentence_id"] for r in filled] == [42, 42] and filled[0]["sentence"] == "THANK YOU"
+    assert filled[1]["sentence"] == "thanks" and filled[1]["video_file"] == ""

@@ -136,3 +136,46 @@ def test_real_clip_is_recognised_and_enrolled_from_video(client):
     assert enrolled.json()["added"] == 3
     again = client.post("/v1/inference/video", files={"file": (video.name, data, "video/mp4")}).json()
     assert again["results"][0]["label"] == "selfie sign"
+
+
+# ---------------------------------------------------------------------------- the one write rule
+
+
+def test_read_only_refuses_every_write_even_with_the_key(tmp_path):
+    app = create_app(make_settings(tmp_path, API_KEY=KEY, READ_ONLY=True))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        headers = {"X-API-Key": KEY}
+        body = assert_json_error(c.post("/v1/signs", json={"name": "akwaaba", "sequences": _sequences()},
+                                        headers=headers), 403)
+        assert body["error"] == "read_only"
+        assert_json_error(c.delete("/v1/signs/akwaaba", headers=headers), 403)
+        assert_json_error(c.post("/v1/references/export", headers=headers), 403)
+        assert c.get("/healthz").json()["writes"] == "read_only"
+        with pytest.raises(Exception, match="read-only"):  # the service's own door says the same
+            app.state.service.enrol("akwaaba", [], key=KEY)
+
+
+def test_shipped_signs_are_read_only_unless_allowed(tmp_path):
+    payload = {"name": "hello", "sequences": _sequences("hello")}
+    with TestClient(create_app(make_settings(tmp_path)), raise_server_exceptions=False) as c:
+        assert assert_json_error(c.post("/v1/signs", json=payload), 403)["error"] == "bundle_sign"
+    with TestClient(create_app(make_settings(tmp_path, BUNDLE_SIGNS_WRITABLE=True)),
+                    raise_server_exceptions=False) as c:
+        assert c.post("/v1/signs", json=payload).json()["references"] == 3 + 3  # the bundle's 3 and these
+        assert c.delete("/v1/signs/hello").json()["removed"] == 3  # only the added clips go
+
+
+def test_healthz_sees_another_workers_enrolment(tmp_path):
+    """Two processes' worth of service on one store: the second's /healthz counts the first's enrolment."""
+    with TestClient(create_app(make_settings(tmp_path)), raise_server_exceptions=False) as one, \
+            TestClient(create_app(make_settings(tmp_path)), raise_server_exceptions=False) as two:
+        before = two.get("/healthz").json()["reference_count"]
+        assert one.post("/v1/signs", json={"name": "akwaaba", "sequences": _sequences()}).status_code == 200
+        assert two.get("/healthz").json()["reference_count"] == before + 3  # no other request in between
+
+
+def test_exports_rotate(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path, EXPORTS_KEEP=2)), raise_server_exceptions=False) as c:
+        names = [c.post("/v1/references/export").json()["name"] for _ in range(3)]
+    kept = sorted(p.name for p in (tmp_path / "exports").iterdir())
+    assert kept == sorted(names[1:])  # the oldest was removed

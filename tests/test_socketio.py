@@ -95,8 +95,12 @@ def test_a_holistic_frame_goes_to_the_encoder(recorder):
         ({"frame": [0.5] * 100}, "100 values"),
         ("just a string", "landmark_stream takes"),
         ({"timestamp": 1}, "a message is a frame"),
+        ({"landmarks": [[1e308, 0.2, 0.3]] * 21}, "finite number between"),
+        ({"landmarks": [[True, 0.2, 0.3]] * 21}, "non-numeric"),
+        ({"frame": ["0.5"] * 258}, "non-numeric"),
     ],
-    ids=["20 points", "strings", "missing y", "wrong frame length", "string payload", "no landmarks"],
+    ids=["20 points", "strings", "missing y", "wrong frame length", "string payload", "no landmarks",
+         "1e308 (the REST rule)", "true as a coordinate", "a number in a string"],
 )
 def test_bad_payloads_emit_error_and_the_connection_goes_on(recorder, payload, needle):
     recorder.client.emit("landmark_stream", payload)
