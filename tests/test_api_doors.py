@@ -32,7 +32,8 @@ def _sequences(label: str, n: int = 3) -> list[dict]:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("doors")
-    env = {**demo_env(tmp), "API_KEY": KEY, "RATE_LIMIT_INFERENCE": "0"}
+    # DEMO_WARM=0: the page's gallery and examples are not prepared (not what these doors are about).
+    env = {**demo_env(tmp), "API_KEY": KEY, "RATE_LIMIT_INFERENCE": "0", "DEMO_WARM": "0"}
     log = tmp / "server.log"
     with running_app(env, log) as url:
         yield url, Path(env["STORE_PATH"]), log

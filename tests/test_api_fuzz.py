@@ -63,7 +63,7 @@ SETTINGS = {"deadline": None, "derandomize": True, "phases": [Phase.explicit, Ph
 
 @schema.exclude(method="POST", path="/v1/signs").parametrize()
 @fixed_seed(20261130)
-@settings(max_examples=12, **SETTINGS)
+@settings(max_examples=8, **SETTINGS)
 def test_every_operation_holds_every_check(case):
     _check(case)
 
@@ -71,6 +71,6 @@ def test_every_operation_holds_every_check(case):
 # Three or more whole sequences a case: the costliest to generate (~3 s of CPU a case), so fewer.
 @schema.include(method="POST", path="/v1/signs").parametrize()
 @fixed_seed(20261130)
-@settings(max_examples=4, **SETTINGS)
+@settings(max_examples=3, **SETTINGS)
 def test_enrolment_holds_every_check(case):
     _check(case)
