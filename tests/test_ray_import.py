@@ -55,8 +55,11 @@ def test_ray_import_equals_local_import_and_resumes_after_ctrl_c(ray_address, tm
     cache, out = tmp_path / "ray-cache", tmp_path / "ray.npz"
     # Run 1: Ctrl-C once the first clip is on disk (results are written as they finish).
     log = open(tmp_path / "run1.log", "w")
+    # SIGINT handled as a terminal's Ctrl-C even when this test runs where SIGINT is ignored (a
+    # background job of a non-interactive shell passes SIG_IGN on, and Python then never raises).
     run1 = subprocess.Popen(_import_cmd(root, out, cache, ray_address), cwd=PROJECT_ROOT, env=LOOPBACK_ENV,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while not list(cache.glob("*.npz")) and run1.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
