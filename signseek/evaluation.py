@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets.clips import ClipSet, load_clips
-from .datasets.splits import few_shot_episode, split_by_mode
+from .datasets.splits import few_shot_episode, pick_references, split_by_mode
 from .engine import dtw as dtw_mod
 from .engine.search import ReferenceSet
 from .labels import IDLE_LABELS
@@ -273,6 +273,50 @@ def fit_density_weight(ev: Evaluation, base: ReferenceSet, new: ClipSet, known: 
     best = max(allowed, key=lambda r: (round(r["new_top1"], 4), -r["DENSITY_WEIGHT"]))
     return {"DENSITY_WEIGHT": best["DENSITY_WEIGHT"], "grid": rows, "known_top1_before": before,
             "max_known_drop": max_known_drop, "shots": list(shots), "seeds": list(seeds)}
+
+
+def validation_episodes(ev: Evaluation, clips: ClipSet, val_labels: Sequence[str], split_mode: str = "last_session",
+                        max_refs_per_label: int = 32, embedded: tuple | None = None) -> Scored:
+    """The decision rule's validation queries: one episode per validation label, which is then the
+    unknown sign (all its clips); every other label is enrolled from its training sessions (at
+    most ``max_refs_per_label`` clips) and its validation sessions are queried as known (held-out
+    sittings). ``clips`` holds no test label. ``embedded``: (embeddings, normalised) of ``clips``."""
+    split = split_by_mode(clips.labels, clips.sessions, split_mode)
+    train_rows = pick_references(clips.labels, clips.sessions, split_mode, "train", max_refs_per_label)
+    embeddings, normalised = embedded if embedded is not None else ev.embed(clips)
+    parts = []
+    for unknown_label in val_labels:
+        enrolled = train_rows[clips.labels[train_rows] != unknown_label]
+        known = split["val"][clips.labels[split["val"]] != unknown_label]
+        unknown = np.flatnonzero(clips.labels == unknown_label)
+        ranker = ev.ranker(ev.references_from(clips, enrolled, embeddings))
+        for rows, group in ((known, "known"), (unknown, "unknown_labels")):
+            parts.append(score(ranker, embeddings[rows], [normalised[i] for i in rows], clips.labels[rows], group))
+    return concat(parts)
+
+
+def calibrate_study(ev: Evaluation, clips: ClipSet, val_labels: Sequence[str], split_mode: str = "last_session",
+                    max_refs_per_label: int = 32) -> dict:
+    """Every setting of the rule from a few-shot study's validation labels (never its test labels):
+    DENSITY_WEIGHT from enrolling them (`fit_density_weight`), then the unknown-score and the
+    confidence from `validation_episodes` (`fit_decision_rule`). ``clips`` holds no test label."""
+    embedded = ev.embed(clips)
+    split = split_by_mode(clips.labels, clips.sessions, split_mode)
+    train_rows = pick_references(clips.labels, clips.sessions, split_mode, "train", max_refs_per_label)
+    is_val = np.isin(clips.labels, list(val_labels))
+    base = ev.references_from(clips, train_rows[~is_val[train_rows]], embedded[0])
+    density = fit_density_weight(ev, base, clips.subset(np.flatnonzero(is_val)),
+                                 clips.subset(split["val"][~is_val[split["val"]]]))
+    ev.settings = ev.settings.model_copy(update={"DENSITY_WEIGHT": density["DENSITY_WEIGHT"]})
+    fit = fit_decision_rule(validation_episodes(ev, clips, val_labels, split_mode, max_refs_per_label, embedded),
+                            ev.settings)
+    fit["settings"]["DENSITY_WEIGHT"] = density["DENSITY_WEIGHT"]
+    fit["density"] = density
+    fit["protocol"] = (f"each few-shot validation label of {sorted(val_labels)} in turn unknown (all its clips); "
+                       "the others and the trained labels enrolled from their training sessions, their validation "
+                       "sessions queried as known; 1:1 known:unknown; idle clips left out. DENSITY_WEIGHT first, "
+                       "from enrolling the validation labels (1 and 3 clips, seeds 0-2) on top of the trained labels")
+    return fit
 
 
 def _confidence(ranking: Ranking, decision: Decision, settings) -> float:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from signseek import bundle as bundle_io
+from signseek.datasets.splits import pick_references
 from signseek.features import FeatureConfig, FeatureStats
 
 from .config import TrainConfig
@@ -101,37 +102,6 @@ def onnx_embed(path: Path, sequences: list[np.ndarray], stats: FeatureStats, bat
     return np.concatenate(out).astype(np.float32)
 
 
-def reference_indices(
-    labels: np.ndarray, sessions: np.ndarray, split_mode: str, which: str, per_label: int = 0
-) -> np.ndarray:
-    """Rows of the training file that become references: the chosen sessions, and at most
-    `per_label` clips a label (0 = all), taken round-robin over its sessions and evenly within
-    each, so every sitting is represented. The cap keeps the shipped bundle a few MB."""
-    split = session_split(labels, sessions, split_mode)
-    if which == "all":
-        rows = np.arange(len(labels))
-    elif which == "train":
-        rows = split["train"]
-    else:
-        rows = np.sort(np.concatenate([split["train"], split["val"]]))
-    if per_label <= 0:
-        return rows
-    keep = []
-    for label in sorted(set(labels[rows].tolist())):
-        mine = rows[labels[rows] == label]
-        by_session = [mine[sessions[mine] == s] for s in sorted(set(sessions[mine].tolist()))]
-        spread = [grp[np.argsort(np.abs(np.arange(len(grp)) - (len(grp) - 1) / 2), kind="stable")]
-                  for grp in by_session]  # centre-out within a session
-        picked, depth = [], 0
-        while len(picked) < min(per_label, len(mine)):
-            for grp in spread:
-                if depth < len(grp) and len(picked) < per_label:
-                    picked.append(int(grp[depth]))
-            depth += 1
-        keep.extend(picked)
-    return np.sort(np.asarray(keep, dtype=np.int64))
-
-
 def _export_classifier(name: str, ckpt_path: str, out: Path) -> tuple[dict, dict]:
     model, ckpt = load_checkpoint(ckpt_path)
     fcfg = FeatureConfig.from_dict(ckpt["feature_config"])
@@ -191,7 +161,7 @@ def export_bundle(
     export_torchscript(served, out / bundle_io.ENCODER_TS, fcfg.feature_dim)
     int8_path = quantize_int8(onnx_path, out / bundle_io.ENCODER_INT8)
     stats.save(out / bundle_io.STATS)
-    keep = reference_indices(clips.labels, clips.sessions, cfg.split, references, max_refs_per_label)
+    keep = pick_references(clips.labels, clips.sessions, cfg.split, references, max_refs_per_label)
     keep = np.array([i for i in keep if clips.labels[i] not in heldout], dtype=np.int64)
     ref_features = [clips.features[i] for i in keep]
     embeddings = onnx_embed(onnx_path, ref_features, stats)
@@ -299,58 +269,55 @@ def calibrate(model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
                       for part in (enrol_part, query_part)) for enrol_part, query_part in parts]
     result = calibrate_blend(stats, fcfg, episodes, mixes=MIXES if mixes is None else mixes)
     result["protocol"] = protocol
+    if val_labels and len({g["mix"] for g in result["grid"]}) > 1:
+        _prefer_openset_mix(result, model, stats, fcfg, clips, cfg, heldout, val_labels)
     return result
+
+
+def _prefer_openset_mix(result: dict, model: nn.Module, stats: FeatureStats, fcfg: FeatureConfig, clips,
+                        cfg: TrainConfig, heldout: set, val_labels: list[str], tolerance: float = 0.01) -> None:
+    """Among the grid points within ``tolerance`` of the best few-shot top-1, take the mix whose
+    embedding best tells known signs from unknown ones on the validation episodes
+    (`signseek.evaluation.validation_episodes`, AUROC of the cosine): the hand-shape view helps
+    rejection, and a point of few-shot top-1 is worth less than a confident wrong answer avoided."""
+    from signseek.evaluation import Evaluation, validation_episodes
+    from signseek.metrics import auroc
+    from signseek.settings import Settings
+
+    usable = clips.subset(np.flatnonzero(~np.isin(clips.labels, sorted(heldout))))
+    learned, fixed = _learned_and_fixed(model, usable.features, stats, fcfg.feature_dim, cfg.fixed_view)
+    normalised = [stats.apply(f) for f in usable.features]
+    ev = Evaluation(None, fcfg, stats, None, Settings(_env_file=None, DTW_ENABLED=False), tuple(IDLE_LABELS))
+    from .evaluate import _unit
+
+    aurocs = {}
+    for mix in sorted({g["mix"] for g in result["grid"]}):
+        scored = validation_episodes(ev, usable, val_labels, cfg.split, 32, (_unit(learned + mix * fixed), normalised))
+        scored = scored.subset(~np.isin(scored.truth, IDLE_LABELS))
+        u = scored.unknown_score
+        aurocs[mix] = auroc(u[scored.known], u[~scored.known])
+    top = max(g["top1"] for g in result["grid"])
+    allowed = [g for g in result["grid"] if g["top1"] >= top - tolerance]
+    best = max(allowed, key=lambda g: (round(aurocs[g["mix"]], 4), round(g["top1"], 6), -g["DTW_WEIGHT"]))
+    result["openset_auroc_by_mix"] = {str(m): a for m, a in aurocs.items()}
+    result["selection"] = (f"the mix with the best validation open-set AUROC among grid points within {tolerance} "
+                           "of the best few-shot top-1")
+    result["best"] = best
 
 
 def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, clips, cfg: TrainConfig,
                    ckpt: dict, thresholds: dict, max_refs_per_label: int) -> dict:
-    """The decision rule's settings, on the few-shot validation labels, never on test labels.
-
-    1. DENSITY_WEIGHT (`signseek.evaluation.fit_density_weight`): the validation labels enrolled
-       (1 and 3 clips, seeds 0-2) on top of the trained labels' training-session references; their
-       other clips and the trained labels' validation sessions queried.
-    2. The unknown-score and confidence (`fit_decision_rule`), one episode per validation label:
-       that label is the unknown sign (all its clips); the other validation labels and the trained
-       labels are enrolled from their training sessions (at most ``max_refs_per_label`` clips
-       each), and their validation sessions are the known queries, held-out sittings like the test's.
-    The served encoder (the exported ONNX file) embeds.
-    """
+    """The decision rule's settings from the few-shot validation labels, never the test labels
+    (`signseek.evaluation.calibrate_study`), embedded by the served encoder (the exported ONNX file)."""
     from signseek.engine import Encoder
-    from signseek.evaluation import Evaluation, concat, fit_decision_rule, fit_density_weight, score
+    from signseek.evaluation import Evaluation, calibrate_study
     from signseek.settings import Settings
 
-    heldout = set(ckpt.get("heldout_labels") or [])
-    val_labels = sorted(ckpt.get("val_labels") or [])
+    heldout = sorted(ckpt.get("heldout_labels") or [])
     settings = Settings(_env_file=None, **thresholds)
-    sub = clips.subset(np.flatnonzero(~np.isin(clips.labels, sorted(heldout))))
-    split = session_split(sub.labels, sub.sessions, cfg.split)
-    train_rows = reference_indices(sub.labels, sub.sessions, cfg.split, "train", max_refs_per_label)
     ev = Evaluation(Encoder.load(onnx_path, None, False, 2), fcfg, stats, None, settings, tuple(IDLE_LABELS))
-    embeddings, normalised = ev.embed(sub)
-
-    is_val = np.isin(sub.labels, val_labels)
-    trained_refs = np.array([i for i in train_rows if not is_val[i]], dtype=np.int64)
-    known_val = np.array([i for i in split["val"] if not is_val[i]], dtype=np.int64)
-    density = fit_density_weight(ev, ev.references_from(sub, trained_refs, embeddings), sub.subset(np.flatnonzero(is_val)),
-                                 sub.subset(known_val))
-    ev.settings = settings.model_copy(update={"DENSITY_WEIGHT": density["DENSITY_WEIGHT"]})
-
-    parts = []
-    for unknown_label in val_labels:
-        enrolled = np.array([i for i in train_rows if sub.labels[i] != unknown_label], dtype=np.int64)
-        known = np.array([i for i in split["val"] if sub.labels[i] != unknown_label], dtype=np.int64)
-        unknown = np.flatnonzero(sub.labels == unknown_label)
-        ranker = ev.ranker(ev.references_from(sub, enrolled, embeddings))
-        for rows, group in ((known, "known"), (unknown, "unknown_labels")):
-            parts.append(score(ranker, embeddings[rows], [normalised[i] for i in rows], sub.labels[rows], group))
-    fit = fit_decision_rule(concat(parts), ev.settings)
-    fit["settings"]["DENSITY_WEIGHT"] = density["DENSITY_WEIGHT"]
-    fit["density"] = density
-    fit["protocol"] = (f"each few-shot validation label of {val_labels} in turn unknown (all its clips); the others "
-                       "and the trained labels enrolled from their training sessions, their validation sessions "
-                       "queried as known; 1:1 known:unknown; idle clips left out. DENSITY_WEIGHT first, from "
-                       "enrolling the validation labels (1 and 3 clips, seeds 0-2) on top of the trained labels")
-    return fit
+    usable = clips.subset(np.flatnonzero(~np.isin(clips.labels, heldout)))
+    return calibrate_study(ev, usable, sorted(ckpt.get("val_labels") or []), cfg.split, max_refs_per_label)
 
 
 def heldout_metrics(out: Path, clips, split_mode: str, stats: FeatureStats, fp32: Path, int8: Path,

@@ -221,6 +221,37 @@ def split_by_mode(labels, sessions, mode: str = "last_session") -> dict[str, np.
     return split_by_last_session(labels, sessions).as_dict()
 
 
+def pick_references(
+    labels: np.ndarray, sessions: np.ndarray, split_mode: str, which: str, per_label: int = 0
+) -> np.ndarray:
+    """Rows of the training file that become references: the chosen sessions, and at most
+    `per_label` clips a label (0 = all), taken round-robin over its sessions and evenly within
+    each, so every sitting is represented. The cap keeps the shipped bundle a few MB."""
+    split = split_by_mode(labels, sessions, split_mode)
+    if which == "all":
+        rows = np.arange(len(labels))
+    elif which == "train":
+        rows = split["train"]
+    else:
+        rows = np.sort(np.concatenate([split["train"], split["val"]]))
+    if per_label <= 0:
+        return rows
+    keep = []
+    for label in sorted(set(labels[rows].tolist())):
+        mine = rows[labels[rows] == label]
+        by_session = [mine[sessions[mine] == s] for s in sorted(set(sessions[mine].tolist()))]
+        spread = [grp[np.argsort(np.abs(np.arange(len(grp)) - (len(grp) - 1) / 2), kind="stable")]
+                  for grp in by_session]  # centre-out within a session
+        picked, depth = [], 0
+        while len(picked) < min(per_label, len(mine)):
+            for grp in spread:
+                if depth < len(grp) and len(picked) < per_label:
+                    picked.append(int(grp[depth]))
+            depth += 1
+        keep.extend(picked)
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
 def make_split(
     data: SignDataset, by: str, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0
 ) -> Split:
