@@ -113,6 +113,23 @@ def test_metadata_fps_resamples_and_is_logged(client):
     assert [(x["fps"], x["source"]) for x in lines[-2:]] == [(60, "webcam"), (30, "upload")]
 
 
+def test_enrolment_reads_metadata_fps_as_inference_does(client):
+    """A take enrolled at 10 fps and the same take recognised at 10 fps are one clip to the engine
+    (both resampled to MODEL_FPS): its own enrolled sign answers, at cosine 1."""
+    frames, _ = sample_frames(first_index_of("tea"))
+    slow = frames[::3]  # the clip as a 10 fps capture
+    takes = [{"frames": slow, "metadata": {"fps": 10, "source": "webcam"}},
+             {"frames": frames[1::3], "metadata": {"fps": 10}}, {"frames": frames, "metadata": {"fps": 30}}]
+    enrol = client.post("/v1/signs", json={"name": "tea-at-10fps", "sequences": takes})
+    assert enrol.status_code == 200, enrol.text
+    try:
+        data = client.post("/v1/inference", json={"frames": slow, "top_k": 3, "metadata": {"fps": 10}}).json()
+        top = data["results"][0]
+        assert top["label"] == "tea-at-10fps" and top["raw_similarity"] == pytest.approx(1.0, abs=1e-4), data
+    finally:
+        assert client.delete("/v1/signs/tea-at-10fps").status_code == 200
+
+
 def test_resampling_keeps_missing_points_missing():
     points = np.zeros((4, 543, 3), dtype=np.float32)
     points[:, :, 0] = np.arange(4)[:, None]

@@ -28,7 +28,7 @@ from .schemas import (
     ExportResponse,
     SignsResponse,
 )
-from .service import Service
+from .service import Service, resample_to_fps
 from .strict_json import StrictJSONRoute
 from .uploads import saved_upload
 
@@ -61,6 +61,9 @@ def enrol_sequences(body: EnrolRequest, request: Request, key: KeyDep) -> dict:
             points, _, _ = frames_to_points(seq.frames, seq.layout, service.settings.MAX_FRAMES)
         except SignSeekError as exc:
             raise _prefixed(exc, f"sequences[{i}]") from None
+        # At MODEL_FPS, as /v1/inference reads a sequence with a stated fps: a take posted at 7.5 fps
+        # and the same take recognised later must be the same clip to the engine.
+        points, _ = resample_to_fps(points, seq.source_fps(), service.settings.MODEL_FPS, service.settings.MAX_FRAMES)
         clips.append(points)
     return service.enrol(name, clips, category=body.category, key=key)
 
