@@ -9,6 +9,7 @@ The bundle is the shipped one in models/ when it is there, else the engine's fix
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -321,10 +322,12 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
             clip = next(i for i, p in enumerate(dataset.extra["path"]) if p)
             query = urllib.parse.urlencode({"data": str(canonical_data), "clips": "all", "clip": clip})
             page.goto(f"{explorer_server.url}/embeddings?{query}", wait_until="domcontentloaded")
-            page.get_by_text("video frame").first.wait_for(timeout=180_000)
+            # The image's own caption: a bare "video frame" also matches the view picker's "source video
+            # frames", which arrives first, so the wait used to end before the frame was decoded.
+            page.get_by_text(re.compile(r"video frame \d+ with the extracted landmarks")).first.wait_for(timeout=180_000)
             _wait_idle(page)
             page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
-                .some(img => img.complete && img.naturalWidth > 0)""", timeout=30_000)
+                .some(img => img.complete && img.naturalWidth > 0)""", timeout=120_000)
             page.screenshot(path=str(SCREENSHOTS / "source-video.png"), full_page=True)
             assert not _page_problems(page), _page_problems(page)
             page.goto(f"{explorer_server.url}/openset?{query}", wait_until="domcontentloaded")
