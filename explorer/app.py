@@ -21,6 +21,9 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from explorer import ui  # noqa: E402
+from explorer.compat import fix_media_gzip  # noqa: E402
+
+fix_media_gzip()  # images and zips from /media answer 500 without it (explorer/compat.py)
 
 st.set_page_config(page_title="SignSeek explorer", page_icon=":material/sign_language:", layout="wide")
 

@@ -326,7 +326,7 @@ def test_lasso_selection_is_exported_whole_and_a_link_opens_a_clips_source_video
             # frames", which arrives first, so the wait used to end before the frame was decoded.
             page.get_by_text(re.compile(r"video frame \d+ with the extracted landmarks")).first.wait_for(timeout=180_000)
             _wait_idle(page)
-            page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stImage"] img'))
+            page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid^="stImage"] img'))
                 .some(img => img.complete && img.naturalWidth > 0)""", timeout=120_000)
             page.screenshot(path=str(SCREENSHOTS / "source-video.png"), full_page=True)
             assert not _page_problems(page), _page_problems(page)
