@@ -351,7 +351,7 @@ class Service:
         sequence of it; None when neither exists."""
         from signseek.landmarks.layouts import flat_to_canonical
 
-        points = self.store.first_clip_landmarks(label)
+        points = self.store.clip_landmarks(label)
         if points is not None:
             return points
         try:

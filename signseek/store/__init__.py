@@ -7,7 +7,7 @@ A new sign is a few recorded clips (at least MIN_ENROL_CLIPS), no retraining:
     store.enrol("akwaaba", more, mode="add")                # more clips of an enrolled sign
     store.enrol_videos("akwaaba", ["a.mp4", "b.mp4", "c.mp4"])
     store.sign_status("hello")                              # enrolled here? shipped in the bundle?
-    store.list_signs(); store.list_clips("akwaaba")
+    store.list_signs(); store.list_clips("akwaaba"); store.clip_landmarks("akwaaba")
     store.delete_sign("akwaaba"); store.delete_clip(clip_id)
     store.export_bundle("exported/")                        # a new bundle with the enrolled references
     store.export_signs("signs.npz"); other.import_signs("signs.npz")

@@ -198,9 +198,10 @@ class ReferenceStore:
                       for label, n in sorted(self._bundle_counts.items()) if label not in enrolled]
         return signs
 
-    def first_clip_landmarks(self, label: str) -> np.ndarray | None:
-        """Canonical [T, 543, 3] points of the first enrolled clip of ``label``, or None."""
-        blob = self.backend.first_landmarks(label)
+    def clip_landmarks(self, label: str) -> np.ndarray | None:
+        """Canonical [T, 543, 3] points of the first enrolled clip of ``label`` (what the API draws
+        a sign with no recorded video from), or None when no clip of it is enrolled here."""
+        blob = self.backend.first_landmarks((label or "").strip())
         return None if blob is None else np.asarray(unpack(blob), dtype=np.float32)
 
     def delete_sign(self, label: str) -> int:
