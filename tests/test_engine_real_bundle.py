@@ -63,3 +63,24 @@ def test_encoder_int8_setting_serves_the_quantised_model_with_the_same_answers(e
     points, _ = sample
     same = np.mean([int8.recognize(p).label == engine.recognize(p).label for p in points[:40]])
     assert same >= 0.9  # the manifest records the int8 accuracy change; here it is none or tiny
+
+
+@pytest.mark.slow
+def test_other_language_clips_are_refused(engine):
+    """The trust issue's first check, on the shipped bundle: every Mexican Sign Language clip of
+    ../shared/datasets (none is one of the 33 signs) and the selfie clip are refused, through the
+    same extraction the app runs (the model of 2026-11-23 accepted 4 of the 5 MSL clips)."""
+    from signseek.landmarks.extract import extract_video
+    from signseek.paths import SHARED_DATASETS
+
+    clips = sorted((SHARED_DATASETS / "msl150-clips").glob("*.mp4")) + sorted(
+        (SHARED_DATASETS / "webcam-clip").glob("*.mp4"))
+    if len(clips) < 6:
+        pytest.skip(f"SKIPPED LOUDLY: the 5 MSL clips and the selfie are not in {SHARED_DATASETS}")
+    accepted = {}
+    for path in clips:
+        result = engine.recognize(extract_video(path).sequence.points)
+        assert result.confidence < 0.5, (path.name, result.label, result.confidence)
+        if result.accepted:
+            accepted[path.name] = result.label
+    assert not accepted, f"clips of signs it does not know were accepted: {accepted}"
