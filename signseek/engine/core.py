@@ -56,7 +56,9 @@ def as_points(landmarks, layout: str | None = None) -> np.ndarray:
 class Candidate:
     label: str
     category: str
-    similarity: float  # refined: (1 - DTW_WEIGHT) * cosine + DTW_WEIGHT * dtw_score
+    # refined: (1 - DTW_WEIGHT) * cosine + DTW_WEIGHT * dtw_score - the density offset, the order
+    # the ranker used; shown at most 1 (a sign whose few references are spread out can score above)
+    similarity: float
     raw_similarity: float | None  # cosine similarity of the label's best reference clip
     dtw_distance: float | None = None  # normalised DTW distance to that reference (None: not re-ranked)
     dtw_score: float | None = None  # exp(-dtw_distance / DTW_SCALE)
@@ -327,7 +329,7 @@ class Engine:
                 ref = int(ranking.reference_index[j])
                 dist, score = ranking.dtw_distance[j], ranking.dtw_score[j]
                 candidates.append(Candidate(
-                    label, ranker.categories.get(label, ""), float(ranking.refined[j]), float(ranking.cosine[j]),
+                    label, ranker.categories.get(label, ""), min(1.0, float(ranking.refined[j])), min(1.0, float(ranking.cosine[j])),
                     None if np.isnan(dist) else float(dist), None if np.isnan(score) else float(score),
                     ranking.prototype_similarity.get(label), float(decision.probabilities[j]),
                     {"index": ref, **refs.rows[ref]},
