@@ -18,6 +18,9 @@ from video_clips import N_FRAMES, clip_folder, make_clips, read_frames
 
 from signseek.datasets import DatasetError, import_images, import_videos, import_wlasl
 from signseek.landmarks import LEFT_HAND, RIGHT_HAND
+from signseek.landmarks.schema import FACE
+
+FACE_IDS = set(range(FACE.start, FACE.stop))
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +56,35 @@ def test_videos_folder_parallel_resumable_and_skips_bad(clips, tmp_path):
     resumed = import_videos(root, workers=1, cache_dir=cache, progress=False)
     assert resumed.report.extracted == 2 and resumed.report.cached == len(clips) - 2
     assert len(resumed) == len(clips)
+
+
+def test_import_follows_landmarks_mode_and_holistic_keeps_the_face(clips, tmp_path, monkeypatch):
+    """The importer extracts as the app does (LANDMARKS_MODE, fast unless set: no face mesh);
+    "holistic" keeps the face. Each mode has its own cache entries, and holistic ones keep the
+    key they had before the mode was an option, so existing caches stay valid."""
+    from signseek.datasets.videos import cache_key, video_jobs_from_folder
+
+    selfie = next((k for k in clips if k.startswith("signer")), None)  # the MSL clips' faces are masked
+    if selfie is None:
+        pytest.skip("SKIPPED LOUDLY: needs sample_dataset/videos/signer_selfie.mp4 (a clip with a visible face)")
+    root = clip_folder(tmp_path / "videos", {selfie: clips[selfie]}, broken=False)
+    cache = tmp_path / "cache"
+    monkeypatch.delenv("LANDMARKS_MODE", raising=False)
+    fast = import_videos(root, workers=1, cache_dir=cache, progress=False)
+    holistic = import_videos(root, workers=1, cache_dir=cache, progress=False, extract_kwargs={"mode": "holistic"})
+    assert fast.report.extracted == holistic.report.extracted == 1  # not each other's cache entry
+    assert not np.isfinite(fast.points(0)[:, FACE]).any() and not set(fast.landmark_index.tolist()) & FACE_IDS
+    assert np.isfinite(holistic.points(0)[:, FACE]).all(axis=(1, 2)).sum() >= N_FRAMES
+    # Hands and pose come from the same models in both graphs: the same frames have them.
+    assert (np.isfinite(fast.points(0)[:, :33, 0]).all(1) == np.isfinite(holistic.points(0)[:, :33, 0]).all(1)).all()
+    job = video_jobs_from_folder(root)[0]
+    assert {p.stem for p in cache.glob("*.npz")} == {cache_key(job, {}), cache_key(job, {"mode": "fast"})}
+    with pytest.raises(DatasetError, match="landmarks mode must be one of"):
+        import_videos(root, workers=1, cache_dir=cache, progress=False, extract_kwargs={"mode": "face"})
+    monkeypatch.setenv("LANDMARKS_MODE", "holistic")  # the setting picks the mode when none is given
+    again = import_videos(root, workers=1, cache_dir=cache, progress=False)
+    assert again.report.cached == 1
+    np.testing.assert_array_equal(again.points(0), holistic.points(0))
 
 
 def test_wlasl_manifest_trims_and_reports_missing(clips, tmp_path):

@@ -39,7 +39,7 @@ def _import(args) -> SignDataset:
         raise DatasetError(f"no such file or folder: {path}")
     video_options = {"workers": args.workers, "cache_dir": args.cache_dir, "progress": not args.quiet,
                      "engine": args.engine, "address": args.address,
-                     "extract_kwargs": {"mode": args.landmarks} if args.landmarks != "holistic" else None}
+                     "extract_kwargs": {"mode": args.landmarks} if args.landmarks else None}
     if args.address and args.engine != "ray":
         raise DatasetError("--address is the Ray cluster's address; use it with --engine ray")
     if args.format == "npz":
@@ -168,9 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="videos/wlasl: local = processes on this machine (default); ray = actors on a "
                         "Ray cluster (pip install 'signseek[ray]')")
-    p.add_argument("--landmarks", choices=("holistic", "fast"), default="holistic",
-                   help="videos/wlasl: holistic = every part, the face included (default); fast = pose + hands "
-                        "(no face mesh, faster: see BENCHMARKS.md)")
+    p.add_argument("--landmarks", choices=("holistic", "fast"), default=None,
+                   help="videos/wlasl: fast = pose + hands, no face mesh (what the app extracts; faster: see "
+                        "BENCHMARKS.md); holistic = every part, the face included (for a model that reads face "
+                        "points). Default: the LANDMARKS_MODE setting (fast unless set)")
     p.add_argument("--address", help="videos/wlasl with --engine ray: the cluster's address (host:port of "
                                      "`ray start --head`); default: a Ray instance on this machine")
     p.add_argument("--cache-dir", help="videos/wlasl: where finished clips are kept for resuming "

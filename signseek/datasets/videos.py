@@ -1,4 +1,4 @@
-"""Labelled videos -> SignDataset, through MediaPipe Holistic (signseek.landmarks.extract).
+"""Labelled videos -> SignDataset, through MediaPipe (signseek.landmarks.extract).
 
 Two inputs: a folder ``<root>/<label>/*.mp4|webm|mov|avi`` and a WLASL / MS-ASL manifest whose
 clips were downloaded to a folder (see download.py), trimmed to each clip's frame range.
@@ -12,7 +12,12 @@ Extraction is slow (about 25 ms a frame), so it is
   mtime, frame range and extraction options; a later run, after a crash, a Ctrl-C or not,
   loads what is there;
 - forgiving: a video that fails is logged, listed in ``dataset.report.skipped``, and the batch
-  goes on.
+  goes on;
+- extracted as the app extracts: ``extract_kwargs["mode"]`` "fast" (pose + hands, no face mesh)
+  or "holistic" (every part, the face included), default the LANDMARKS_MODE setting (fast
+  unless set). Use "holistic" for a dataset that needs the face (a model whose features read
+  face points, a 1662-value MP_Data export). The mode is resolved here, once, and sent with
+  every task, so every worker of a cluster runs the same graph.
 
     ds = import_videos("clips/", workers=2, cache_dir="clips.cache")
     ds = import_videos("clips/", engine="ray", address="10.0.0.5:6379", cache_dir="clips.cache")
@@ -112,10 +117,17 @@ def extract_jobs(
     left out and listed in the returned dataset's ``report.skipped``.
     """
     # Extraction (OpenCV, MediaPipe) loads only when videos are read.
-    from ..landmarks.extract import DEFAULT_MAX_SIDE
+    from ..landmarks.extract import DEFAULT_MAX_SIDE, resolve_mode
     from ..landmarks.parallel import ClipTask, open_pool
 
     extract_kwargs = dict(extract_kwargs or {})
+    try:
+        mode = resolve_mode(extract_kwargs.pop("mode", None))
+    except ValueError as exc:  # a mode that is neither "fast" nor "holistic"
+        raise DatasetError(f"{exc}; pass --landmarks fast or --landmarks holistic") from None
+    # Holistic entries keep the key they had before the mode was an option (no "mode" in it).
+    key_kwargs = {**extract_kwargs, "mode": mode} if mode != "holistic" else dict(extract_kwargs)
+    extract_kwargs["mode"] = mode
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     report = ImportReport()
@@ -124,7 +136,7 @@ def extract_jobs(
     pending: list[int] = []
     for i, job in enumerate(jobs):
         try:
-            files[i] = cache / f"{cache_key(job, extract_kwargs)}.npz"
+            files[i] = cache / f"{cache_key(job, key_kwargs)}.npz"
         except OSError as exc:
             errors[i] = f"cannot read file: {exc.strerror or exc}"
             continue
@@ -136,8 +148,8 @@ def extract_jobs(
         n_workers = min(workers or 1, len(pending)) if engine == "local" else workers
         max_side = extract_kwargs.get("max_side", DEFAULT_MAX_SIDE)
         tasks = [ClipTask(jobs[i].path, jobs[i].frame_start, jobs[i].frame_end, extract_kwargs) for i in pending]
-        with open_pool(engine, n_workers, address=address, max_side=max_side) as pool, \
-                tqdm(total=len(pending), desc=f"extracting ({pool.engine}, {pool.workers} workers)", unit="video",
+        with open_pool(engine, n_workers, address=address, max_side=max_side, mode=mode) as pool, \
+                tqdm(total=len(pending), desc=f"extracting ({pool.engine}, {pool.workers} workers, {mode})", unit="video",
                      disable=not progress) as bar:
             for k, outcome in pool.imap_unordered(tasks):
                 i = pending[k]

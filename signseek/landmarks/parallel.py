@@ -1,4 +1,4 @@
-"""Holistic extraction on many workers: one pool interface, two engines (local processes, Ray).
+"""Landmark extraction on many workers: one pool interface, two engines (local processes, Ray).
 
     from signseek.landmarks.parallel import ClipTask, open_pool
     with open_pool("local", workers=2) as pool:                  # processes on this machine
@@ -12,8 +12,11 @@
 
 Every worker, whatever the engine, is a `ClipWorker`: it holds one MediaPipe graph (graphs are
 not thread-safe, and a process is the only way past the GIL) built by the extractor factory
-(`signseek.landmarks.extract.make_extractor`; full Holistic by default, ``mode="fast"`` for the
-pose + hands path) and reuses it for every clip it is given. The local engine runs workers in
+(`signseek.landmarks.extract.make_extractor`) and reuses it for every clip it is given. Which
+graph: a task's ``mode`` option, else the LANDMARKS_MODE setting (the fast pose + hands path
+unless set to "holistic"), so a dataset is extracted the way the app extracts what it recognises;
+the dataset importer resolves the mode once, on the driver, and sends it with every task, so
+every machine of a cluster runs the same graph whatever its own environment says. The local engine runs workers in
 processes started with "spawn" (safe next to threads, the same on every OS; `workers=1` runs
 in this process); the Ray engine runs them as Ray actors, one CPU each, and ships each video's
 bytes with the task so the worker machines need no shared filesystem. A worker that dies (a
@@ -21,13 +24,16 @@ crash in the decoder or MediaPipe) fails only the clips it held, as `WorkerDied`
 goes on. Starting a worker costs about a second (importing MediaPipe, loading models), so
 pools are kept and reused: ``shared_pool`` hands out one local pool per configuration.
 
-A clip split in parts is tracked independently in each part: the pose detector runs afresh on
-the first frame of every part, just as on the first frame of a clip.
+A clip split in parts (`ExtractionPool.extract_video`, what ``extract_video(workers=2)`` runs) is
+tracked independently in each part: the pose detector runs afresh on the first frame of every
+part, just as on the first frame of a clip. That path always runs full Holistic (``SPLIT_MODE``):
+the fast extractor already pipelines one clip's frames over both cores by itself.
 """
 
 from __future__ import annotations
 
 import atexit
+import copy
 import logging
 import multiprocessing
 import os
@@ -53,6 +59,7 @@ from .extract import (
     extract_frames,
     extract_video,
     make_extractor,
+    resolve_mode,
 )
 from .video import DEFAULT_MAX_DURATION_S, DEFAULT_MAX_PIXELS, VideoReader
 
@@ -75,9 +82,9 @@ class WorkerDied(ExtractionError):
     kind = "unavailable"
 
 
-# Pool workers run full Holistic unless told otherwise: a dataset keeps every part (the face
-# included), and the split-clip path is compared against single-process Holistic.
-POOL_MODE = "holistic"
+# A clip split across processes runs full Holistic (what its tests compare it with); whole clips
+# run the task's mode, else LANDMARKS_MODE.
+SPLIT_MODE = "holistic"
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,8 @@ class ClipTask:
     """One clip for a worker: a video file, optionally a frame range of it, and options.
 
     ``options``: max_duration_s, max_pixels, require_person, frame_stride, max_side (as
-    `extract_video`), mode ("holistic", the default, or "fast"). ``data``: the file's bytes,
-    for workers that cannot read ``path``.
+    `extract_video`), mode ("fast" or "holistic"; absent: the worker's LANDMARKS_MODE).
+    ``data``: the file's bytes, for workers that cannot read ``path``.
     """
 
     path: str
@@ -101,18 +108,18 @@ class ClipTask:
 
 
 class ClipWorker:
-    """What every worker holds: one MediaPipe graph (`make_extractor`: "holistic" or "fast"),
-    built on first use, reused across clips."""
+    """What every worker holds: one MediaPipe graph (`make_extractor`: "fast" or "holistic";
+    ``mode=None``: the LANDMARKS_MODE setting), built on first use, reused across clips."""
 
-    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE, mode: str = POOL_MODE) -> None:
+    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE, mode: str | None = None) -> None:
         self.max_side = max_side
         self.mode = mode
         self._extractor = None
-        self._extractor_mode = mode
+        self._extractor_mode: str | None = None
 
     def extractor(self, max_side: int | None = None, mode: str | None = None):
         max_side = self.max_side if max_side is None else max_side
-        mode = mode or self.mode
+        mode = resolve_mode(mode or self.mode)
         if self._extractor is None or (self._extractor.max_side, self._extractor_mode) != (max_side, mode):
             self.close()
             self._extractor = make_extractor(mode, max_side=max_side)
@@ -167,8 +174,8 @@ class ClipWorker:
             reader.close()
 
     def run_part(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Consecutive frames of one clip, tracked from a fresh start (the split-clip path)."""
-        extractor = self.extractor()
+        """Consecutive frames of one clip, tracked from a fresh start (the split-clip path, Holistic)."""
+        extractor = self.extractor(mode=SPLIT_MODE)
         extractor.reset()
         return _stack([extractor.process(rgb) for rgb in frames])
 
@@ -235,18 +242,19 @@ class ClipPool:
 
 
 def open_pool(engine: str = "local", workers: int | None = None, *, address: str | None = None,
-              max_side: int | None = DEFAULT_MAX_SIDE) -> ClipPool:
+              max_side: int | None = DEFAULT_MAX_SIDE, mode: str | None = None) -> ClipPool:
     """A pool on ``engine``: "local" (``workers`` processes; 1 = this process) or "ray"
     (``workers`` actors, default one per CPU of the cluster at ``address``; no address: a
-    Ray instance started for this process)."""
+    Ray instance started for this process). ``mode``: the workers' graph for tasks that name
+    none ("fast" / "holistic"; None: each worker's LANDMARKS_MODE)."""
     if engine == "local":
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if (workers or 1) == 1:
-            return InProcessPool(max_side=max_side)
-        return ExtractionPool(workers, max_side=max_side, warm=False)
+            return InProcessPool(max_side=max_side, mode=mode)
+        return ExtractionPool(workers, max_side=max_side, warm=False, mode=mode)
     if engine == "ray":
-        return RayPool(address=address, workers=workers, max_side=max_side)
+        return RayPool(address=address, workers=workers, max_side=max_side, mode=mode)
     raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
 
 
@@ -259,9 +267,9 @@ class InProcessPool(ClipPool):
     engine = "local"
     workers = 1
 
-    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+    def __init__(self, max_side: int | None = DEFAULT_MAX_SIDE, mode: str | None = None) -> None:
         self.max_side = max_side
-        self._worker = ClipWorker(max_side)
+        self._worker = ClipWorker(max_side, mode)
 
     def imap_unordered(self, tasks):
         for i, task in enumerate(tasks):
@@ -275,9 +283,9 @@ class InProcessPool(ClipPool):
 _WORKER: ClipWorker | None = None
 
 
-def _init_worker(max_side: int | None) -> None:
+def _init_worker(max_side: int | None, mode: str | None) -> None:
     global _WORKER
-    _WORKER = ClipWorker(max_side)
+    _WORKER = ClipWorker(max_side, mode)
     atexit.register(_WORKER.close)
 
 
@@ -296,15 +304,17 @@ def _run_part(frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 class ExtractionPool(ClipPool):
-    """Worker processes on this machine, each with its own Holistic, reused across calls."""
+    """Worker processes on this machine, each with its own MediaPipe graph, reused across calls."""
 
     engine = "local"
 
-    def __init__(self, workers: int = 2, max_side: int | None = DEFAULT_MAX_SIDE, warm: bool = True) -> None:
+    def __init__(self, workers: int = 2, max_side: int | None = DEFAULT_MAX_SIDE, warm: bool = True,
+                 mode: str | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.max_side = max_side
+        self.mode = mode
         self._executor = self._new_executor()
         if warm:
             self.warm_up()
@@ -312,7 +322,7 @@ class ExtractionPool(ClipPool):
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn, not fork: MediaPipe's graph and threads do not survive a fork.
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.max_side,))
+                                   initializer=_init_worker, initargs=(self.max_side, self.mode))
 
     def warm_up(self) -> None:
         """Start every worker and load its models now rather than on the first clip."""
@@ -425,6 +435,14 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
                         "with `ray start --head` and pass the address it prints") from None
 
 
+def _out_of_object_store(outcome):
+    """A copy of a Ray result that owns its arrays. ``ray.get`` hands numpy arrays back as
+    read-only views of the object store's shared memory, which stop being the result's once the
+    pool has shut Ray down (a caller reading results after ``close``, as ``extract_many`` returns
+    them, read other clips' bytes: measured in benchmarks/bench_scaling.py)."""
+    return copy.deepcopy(outcome)
+
+
 class RayPool(ClipPool):
     """``workers`` Ray actors (one CPU each), each a `ClipWorker` kept alive across clips.
 
@@ -437,7 +455,8 @@ class RayPool(ClipPool):
     IN_FLIGHT_PER_WORKER = 2
 
     def __init__(self, address: str | None = None, workers: int | None = None,
-                 max_side: int | None = DEFAULT_MAX_SIDE, ship_videos: bool = True, max_restarts: int = 3) -> None:
+                 max_side: int | None = DEFAULT_MAX_SIDE, ship_videos: bool = True, max_restarts: int = 3,
+                 mode: str | None = None) -> None:
         ray = self._ray = _import_ray()
         self.address = address
         self.max_side = max_side
@@ -463,7 +482,7 @@ class RayPool(ClipPool):
             log.warning("the Ray cluster has %d CPUs; using %d workers, not %d", cpus, cpus, workers)
         self.workers = min(workers or cpus, cpus) or 1
         actor = ray.remote(num_cpus=1, max_restarts=max_restarts)(ClipWorker)
-        self._actors = [actor.remote(max_side) for _ in range(self.workers)]
+        self._actors = [actor.remote(max_side, mode) for _ in range(self.workers)]
 
     def _with_data(self, task: ClipTask) -> ClipTask:
         if not self.ship_videos or task.data is not None:
@@ -501,7 +520,7 @@ class RayPool(ClipPool):
                     if a in load:
                         load[a] -= 1
                     try:
-                        outcome = ray.get(ref)
+                        outcome = _out_of_object_store(ray.get(ref))
                     except RayActorError as exc:
                         log.warning("Ray worker %d failed: %s", a, str(exc).splitlines()[0])
                         crashes[a] += 1
@@ -541,14 +560,16 @@ def extract_many(
     max_side: int | None = DEFAULT_MAX_SIDE,
     engine: str = "local",
     address: str | None = None,
+    mode: str | None = None,
     **options,
 ) -> list[ExtractionResult | Exception]:
     """Extract many clips on ``workers`` workers (a pool made and closed for this call).
 
-    Options as ``ClipPool.extract_many``: max_duration_s, max_pixels, require_person, errors
-    ("return" puts each failure's exception in its place), progress.
+    ``mode``: "fast" / "holistic" (None: LANDMARKS_MODE). Options as ``ClipPool.extract_many``:
+    max_duration_s, max_pixels, require_person, errors ("return" puts each failure's exception
+    in its place), progress.
     """
-    with open_pool(engine, workers, address=address, max_side=max_side) as pool:
+    with open_pool(engine, workers, address=address, max_side=max_side, mode=mode) as pool:
         return pool.extract_many(paths, **options)
 
 
@@ -557,11 +578,12 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_pool(workers: int, max_side: int | None = DEFAULT_MAX_SIDE) -> ExtractionPool:
-    """A process-wide local pool for this configuration, started on first use, closed at exit."""
+    """A process-wide local pool for this configuration (for splitting clips: Holistic), started
+    on first use, closed at exit."""
     key = (workers, max_side)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = ExtractionPool(workers, max_side=max_side)
+            _SHARED[key] = ExtractionPool(workers, max_side=max_side, mode=SPLIT_MODE)
         return _SHARED[key]
 
 
