@@ -106,12 +106,13 @@ def summarise(results: dict) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], command: str, baseline: str, load: float) -> str:
+def markdown(rows: list[dict], command: str, baseline: str, load: tuple[float, float]) -> str:
     lines = [
         "## Demo: upload to answer (a 2-second clip through the page)",
         "",
-        f"`{command}` — {time.strftime('%Y-%m-%d')}, 2 CPU cores shared with other work (1-min load average "
-        f"{load:.2f} at the end), the trained bundle in models/. Today = `{baseline}` (the UI before the rework), "
+        f"`{command}` — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores shared with other work "
+        f"(1-min load average {load[0]:.2f} at the start, {load[1]:.2f} at the end), the bundle in models/. "
+        f"Today = `{baseline}` (the UI before the rework), "
         "new = this tree; both served by `python app.py` at the same time, requests alternating. Wall = "
         "gradio_client `predict(handle_file(clip), api_name='/recognise_video')` until the whole answer and its "
         "files are back; landmarks = the server's decode + MediaPipe stage; rest = wall - landmarks (upload, "
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-md", action="store_true")
     args = parser.parse_args(argv)
     clips = [ROOT / c for c in args.clips]
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="signseek-bench-demo-") as tmp:
         results = run(args.runs, args.baseline, clips, Path(tmp))
     rows = summarise(results)
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(r)
     if args.update_md:
         command = "python -m benchmarks.bench_demo " + " ".join(argv or [])
-        update_section(MD_START, MD_END, markdown(rows, command.strip(), args.baseline, os.getloadavg()[0]))
+        update_section(MD_START, MD_END, markdown(rows, command.strip(), args.baseline, (load_start, os.getloadavg()[0])))
     return 0
 
 

@@ -26,7 +26,23 @@ from fastapi import FastAPI  # noqa: E402
 from demo.client import mount_client  # noqa: E402
 from demo.render import render_dir  # noqa: E402
 from demo.ui import DemoBackend, build_ui  # noqa: E402
-from demo.ui.theme import CSS, THEME  # noqa: E402
+from demo.ui.theme import CSS, JS, THEME  # noqa: E402
+
+
+def _import_pyplot_now() -> None:
+    """Import matplotlib.pyplot once, here in the main thread. Gradio wraps every request in
+    matplotlib.get_backend()/use() (its MatplotlibBackendMananger, in the event loop), which imports
+    pyplot on the first request; MediaPipe imports it too (mediapipe.python.solutions.drawing_utils,
+    first imported lazily by the warm-up thread or an upload's handler). Two threads importing pyplot
+    for the first time at once can leave one of them a partially initialised module: CI saw
+    "partially initialized module 'matplotlib.pyplot' has no attribute 'switch_backend'" on /random_sample."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # a server draws nothing on screen
+        import matplotlib.pyplot  # noqa: F401
+    except ImportError:  # matplotlib comes with MediaPipe; without it there is nothing to race on
+        pass
 
 
 def create_server(api_app: FastAPI | None = None, backend: DemoBackend | None = None) -> FastAPI:
@@ -37,6 +53,7 @@ def create_server(api_app: FastAPI | None = None, backend: DemoBackend | None = 
         api_app = create_app()
     if backend is None:
         backend = DemoBackend.from_api_app(api_app)
+    _import_pyplot_now()  # before build_ui starts the warm-up thread and before any request
     blocks = build_ui(backend)
     mount_client(api_app)  # GET /client: the browser client, landmarks on the device (before Gradio's `/`)
     allowed = [str(p) for p in (backend.videos_dir, render_dir()) if p is not None]
@@ -49,6 +66,7 @@ def create_server(api_app: FastAPI | None = None, backend: DemoBackend | None = 
         max_file_size=f"{int(backend.max_upload_mb)}mb",
         theme=THEME,
         css=CSS,
+        js=JS,  # hides Gradio's "Video not playable" toast: the banner answers that (demo/ui/theme.py)
         show_error=True,
         ssr_mode=False,
     )

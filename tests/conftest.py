@@ -47,3 +47,39 @@ def msl_extraction(msl_clip):
 
 
 # ---- end of video / landmark extraction fixtures ---------------------------------------------
+
+
+# ---- demo UI (demo/ui, app.py): one running app for the gradio_client and the browser tests ----
+# One `python app.py` for both modules: the server start, the example warm-up and MediaPipe on the
+# shared clips are paid once (landmarks are cached by file content on the server). It runs
+# locked, as a shared deployment should: writes need DEMO_KEY.
+DEMO_KEY = "demo-test-key-5c1d"
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """(base URL, its folder: store, feedback, log) of the shared demo server."""
+    import os
+
+    from demo_support import demo_env, running_app
+
+    if os.environ.get("SIGNSEEK_DEMO_URL"):  # a server already running (its API_KEY must be DEMO_KEY)
+        yield os.environ["SIGNSEEK_DEMO_URL"].rstrip("/"), None
+        return
+    tmp = tmp_path_factory.mktemp("demo-server")
+    # Both modules upload from 127.0.0.1 faster than one visitor may (RATE_LIMIT_VIDEO: 20 a minute):
+    # no per-client limit here (the API's tests check the limits themselves).
+    env = {**demo_env(tmp), "API_KEY": DEMO_KEY, "FEEDBACK_DIR": str(tmp / "feedback"), "RATE_LIMIT_VIDEO": "0"}
+    with running_app(env, tmp / "app.log") as url:
+        yield url, tmp
+
+
+@pytest.fixture(scope="session")
+def demo_takes(selfie_clip, tmp_path_factory):
+    """Three cuts of the selfie clip, as a signer repeating one sign (made once for both modules)."""
+    from demo_support import clip_variants
+
+    return clip_variants(selfie_clip, tmp_path_factory.mktemp("takes"))
+
+
+# ---- end of demo UI fixtures ------------------------------------------------------------------

@@ -28,7 +28,7 @@ def sample_video(name: str) -> Path | None:
 
 
 @contextmanager
-def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 120.0) -> Iterator[str]:
+def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 300.0) -> Iterator[str]:
     """`python app.py` on 127.0.0.1 and a free port with ``env`` added; yields its base URL."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",

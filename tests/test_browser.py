@@ -6,19 +6,19 @@ locked (API_KEY set), as a shared deployment should. Screenshots of every step g
 test-artifacts/screenshots/demo/ (gitignored) to look at after a run.
 
 SIGNSEEK_DEMO_URL=http://127.0.0.1:7860 runs the same steps against a server that is already up
-(its API_KEY must then be the KEY below).
+(its API_KEY must then be conftest.DEMO_KEY). The server is shared with tests/test_demo_client.py.
 Needs /usr/bin/chromium (apt package `chromium`; `make system-deps`). Never `playwright install`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
 import pytest
-from demo_support import PROJECT_ROOT, clip_variants, demo_env, phone_clip, running_app, video_to_y4m
+from conftest import DEMO_KEY as KEY
+from demo_support import PROJECT_ROOT, phone_clip, video_to_y4m
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots" / "demo"
@@ -29,7 +29,6 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
 ]
 WAIT_MS = 180_000  # one MediaPipe run (maybe behind the start-up warm-up) on a shared CPU, with room to spare
-KEY = "browser-test-key-5c1d"
 SEEN: dict[str, int] = {}  # what one test saw that a later one compares with
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(400)]
@@ -44,14 +43,8 @@ def chromium_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    if os.environ.get("SIGNSEEK_DEMO_URL"):  # a server already running (e.g. while developing)
-        yield os.environ["SIGNSEEK_DEMO_URL"].rstrip("/")
-        return
-    tmp = tmp_path_factory.mktemp("browser-demo")
-    env = {**demo_env(tmp), "API_KEY": KEY, "FEEDBACK_DIR": str(tmp / "feedback")}
-    with running_app(env, tmp / "app.log") as url:
-        yield url
+def app_url(demo_server):
+    return demo_server[0]  # shared with tests/test_demo_client.py (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +76,7 @@ def page(browser, app_url):
 
 def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, timeout=WAIT_MS)
     return path
 
 
@@ -145,6 +138,12 @@ def videos(page, selector: str) -> list[dict]:
                          "({width: v.videoWidth, height: v.videoHeight, duration: v.duration}))")
 
 
+def visible_toasts(page) -> list[str]:
+    """The text of every pop-up message on screen."""
+    return page.evaluate("() => [...document.querySelectorAll('[data-testid=toast-text]')]"
+                         ".filter(t => t.offsetParent !== null).map(t => t.textContent.trim())")
+
+
 def test_first_screen_names_the_language_and_every_sign(page):
     intro = page.locator("#intro").inner_text()
     assert "American Sign Language (ASL)" in intro and "32 signs" in intro
@@ -152,6 +151,11 @@ def test_first_screen_names_the_language_and_every_sign(page):
         assert sign in intro
     assert [t.inner_text() for t in page.get_by_role("tab").all()] == ["Recognise", "Signs", "Live", "Add a sign",
                                                                        "About", "Model"]
+    # Refreshed when the page opens, never greyed out while that runs (the first thing a visitor reads).
+    faded = page.locator("#intro").evaluate(  # the text's own opacity times its ancestors'
+        "el => [...el.querySelectorAll('h1, p')].filter(e => { let o = 1; "
+        "for (let n = e; n; n = n.parentElement) o *= +getComputedStyle(n).opacity; return o < 1; }).length")
+    assert faded == 0
     shot(page, "00_first_screen")
 
 
@@ -180,6 +184,7 @@ def test_held_out_clips_of_shipped_signs_give_their_sign(page):
     shot(page, "02_example_known_sign")
     banner = click_example(page, "example-resting", "resting")
     assert banner.startswith("No sign") and "as expected" in banner
+    assert page.locator("#recognise-chart .js-plotly-plot").count() == 0  # nothing compared: no empty axes
     shot(page, "03_example_resting")
 
 
@@ -207,6 +212,7 @@ def test_bad_input_shows_a_message_not_a_traceback(page, tmp_path):
     upload_clip(page, not_video)
     banner = wait_for_result(page, "Problem", previous=before)
     assert "cannot be used" in banner and "Traceback" not in page.content()
+    assert not visible_toasts(page), visible_toasts(page)  # the banner says it; no pop-up over it
     shot(page, "06_bad_input")
 
 
@@ -229,6 +235,8 @@ def test_rotated_hevc_phone_clip_is_previewed_and_recognised_upright(page, selfi
     overlay = videos(page, "#recognise-skeleton")
     for video in (*shown, *overlay):
         assert video["height"] > video["width"] > 0, video  # portrait, as the phone showed it
+    # Chromium's own "Video not playable" for the HEVC upload is not shown: the preview answers it.
+    assert not visible_toasts(page), visible_toasts(page)
     shot(page, "07_phone_clip")
 
 
@@ -262,6 +270,8 @@ def test_wrong_answer_flag_asks_consent_keeps_and_deletes(page):
     page.get_by_label("I agree that the landmarks and the answer are kept as described above").check()
     page.click("#flag-send")
     status.get_by_text("Thank you: kept as feedback").wait_for(timeout=WAIT_MS)
+    consent = page.get_by_label("I agree that the landmarks and the answer are kept as described above")
+    page.wait_for_function("el => !el.checked", arg=consent.element_handle(), timeout=WAIT_MS)  # asked again next time
     shot(page, "09_flagged")
     page.click("#flag-delete")
     status.get_by_text("Deleted feedback").wait_for(timeout=WAIT_MS)
@@ -288,8 +298,8 @@ def test_gallery_shows_every_sign_and_tries_one(page):
     assert "Should give: 'hello'" in banner
 
 
-def test_locked_deployment_asks_for_the_key_then_adds_the_sign(page, selfie_clip, tmp_path_factory):
-    takes = clip_variants(selfie_clip, tmp_path_factory.mktemp("takes"))
+def test_locked_deployment_asks_for_the_key_then_adds_the_sign(page, demo_takes):
+    takes = demo_takes
     open_tab(page, "Add a sign")
     assert "locked" in page.locator("#enrol-access").inner_text()
     page.get_by_label("Sign name").fill("wave-browser")
@@ -396,6 +406,12 @@ def test_phone_width_every_tab_reachable_compact_results_keyboard(browser, app_u
     table = page.locator("#recognise-ranked table.ss-ranked")
     assert table.locator("th.ss-wide").first.evaluate("el => getComputedStyle(el).display") == "none"
     assert table.evaluate("el => el.getBoundingClientRect().right") <= 390
+    chart = page.locator("#recognise-chart .js-plotly-plot")
+    chart.wait_for(timeout=WAIT_MS)
+    assert chart.evaluate("el => el.getBoundingClientRect().right") <= 390
+    # The stage timings stack under each other: both columns of the table are on the screen.
+    ms_heading = page.locator("#recognise-timings").get_by_text("ms", exact=True).first
+    assert ms_heading.evaluate("el => el.getBoundingClientRect().right") <= 390
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 391
     # Labelled controls: every button has a name, the form fields have labels.
     unnamed = page.evaluate("() => [...document.querySelectorAll('button')].filter(b => b.offsetParent && "

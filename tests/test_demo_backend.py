@@ -103,3 +103,47 @@ def test_examples_and_random_clips_prefer_sittings_no_reference_comes_from():
     examples = sample_examples(held, ["a", "b"], [])
     assert [e.title for e in examples] == ["b"]  # when any sign has a new-sitting clip, only those are featured
     assert held.random_pool(minimum=1) == [5] and held.random_pool(minimum=5) == [5, 3, 4]
+
+
+def test_a_decoding_bomb_uploaded_through_the_page_is_refused_from_its_header(tmp_path, monkeypatch):
+    """A 0.2 MB clip that is 1080p at 240 fps for 20 s (10 Gpx to decode): the page refuses it with the
+    service's own rule (check_clip: MAX_DECODE_MPIX) before MediaPipe or the decoder touch a frame."""
+    import shutil
+
+    from fixtures.bundle_factory import build_fixture_bundle
+
+    from benchmarks.bench_hostile import make_bomb_clip
+    from demo.api.service import Service
+    from signseek.settings import Settings
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("NO FFMPEG: the hostile clip is made with ffmpeg (make system-deps installs it)")
+    bomb = make_bomb_clip(tmp_path / "bomb.mp4")
+    fixture = build_fixture_bundle(tmp_path / "bundle")
+    service = Service.create(Settings(MODELS_DIR=fixture.directory, STORE_PATH=tmp_path / "store.db", _env_file=None))
+    backend = DemoBackend(service, feedback=None)
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the bomb reached the decoder or the landmark graph")
+
+    monkeypatch.setattr("signseek.landmarks.video.VideoReader.__iter__", never)
+    monkeypatch.setattr(service, "holistic", never)
+    outcome = backend.recognise_clip(bomb)
+    assert outcome.result is None and outcome.error, outcome
+    assert "bomb.mp4" in outcome.error and "MAX_DECODE_MPIX" in outcome.error, outcome.error
+    assert outcome.error.startswith("That file cannot be used")
+
+
+def test_new_clips_close_to_a_shipped_sign_get_a_warning_naming_it(shipped_service):
+    """Three held-out clips of 'coffee' added under another name: the warning names 'coffee' (their cosine
+    to it reaches SIM_THRESHOLD); added to 'coffee' itself, nothing else is that close: no warning."""
+    from signseek.landmarks.layouts import flat_to_canonical
+
+    backend = DemoBackend(shipped_service, feedback=None)
+    samples = shipped_service.samples()
+    picks = backend.held_out().of("coffee")[:3]
+    assert len(picks) == 3, "the sample dataset should hold 3 held-out clips of 'coffee'"
+    clips = [flat_to_canonical(samples.landmarks[i], samples.layout)[0] for i in picks]
+    warning = backend._closeness_warning("my-drink", clips)
+    assert warning.startswith("Careful: these clips sit close to 'coffee' (cosine ") and "3 of 3 clips" in warning
+    assert backend._closeness_warning("coffee", clips) == ""

@@ -1,8 +1,9 @@
 """The demo as scripts use it: `python app.py` in a subprocess, every UI action through gradio_client.
 
-One server for the module (MediaPipe and the Gradio start-up cost seconds): the shipped bundle
-in models/ when it is there, else the engine's fixture bundle; a fresh reference store and a
-fresh feedback folder.
+One server (tests/conftest.py `demo_server`, shared with the browser test: MediaPipe and the
+Gradio start-up cost seconds): the shipped bundle in models/ when it is there, else the engine's
+fixture bundle; a fresh reference store and feedback folder; locked with DEMO_KEY, so writes
+pass the key and an anonymous one is refused.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import csv
 import html
 import json
 import os
+import re
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 import pytest  # noqa: E402
-from demo_support import PROJECT_ROOT, blank_clip, clip_variants, demo_env, running_app  # noqa: E402
+from conftest import DEMO_KEY  # noqa: E402
+from demo_support import PROJECT_ROOT, blank_clip  # noqa: E402
 
 from demo.render import probe_codec  # noqa: E402
 
@@ -31,11 +34,8 @@ SAMPLES = PROJECT_ROOT / "sample_dataset"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo-server")
-    env = {**demo_env(tmp), "FEEDBACK_DIR": str(tmp / "feedback")}
-    with running_app(env, tmp / "app.log") as url:
-        yield url, tmp
+def server(demo_server):
+    return demo_server
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +46,10 @@ def client(server):
 
 
 @pytest.fixture(scope="module")
-def takes(selfie_clip, tmp_path_factory):
-    """Three cuts of the selfie clip, as a signer repeating one sign (made once: their landmarks are
-    then cached by content on the server, so later tests do not run MediaPipe on them again)."""
-    return clip_variants(selfie_clip, tmp_path_factory.mktemp("takes"))
+def takes(demo_takes):
+    """Three cuts of the selfie clip (their landmarks are cached by content on the server, so later
+    tests do not run MediaPipe on them again)."""
+    return demo_takes
 
 
 def _signs(table: dict) -> list[str]:
@@ -110,7 +110,11 @@ def test_real_clip_gives_a_ranked_explained_result(client, selfie_clip):
     assert len(out[RANKED]["data"]) == len(raw["results"]) > 0
     assert out[RANKED]["headers"][:4] == ["rank", "sign", "category", "similarity"]
     stages = [row[0] for row in out[TIMINGS]["data"]]
-    assert stages[0] == "decode + landmarks" and "render" in stages and stages[-1] == "total"
+    assert stages[-1] == "total"
+    if stages[0] == "decode + landmarks":  # new to the server (the browser test may have sent it first)
+        assert "render" in stages
+    else:
+        assert stages[0] == "decode + landmarks (cached)"
     assert probe_codec(out[SKELETON]) == "h264"
     assert out[CHART] is not None
 
@@ -176,11 +180,15 @@ def test_bad_input_is_a_readable_message(client, case, tmp_path):
 def test_enrol_from_three_clips_is_recognised_at_once_then_deleted(client, selfie_clip, takes):
     from gradio_client import handle_file
 
-    too_few = client.predict("wave-demo", [handle_file(str(takes[0]))], None, None, None, api_name="/enrol_sign")
+    too_few = client.predict("wave-demo", [handle_file(str(takes[0]))], None, None, None, "new", DEMO_KEY,
+                             api_name="/enrol_sign")
     assert "at least 3 clips" in too_few[0]
+    anonymous = client.predict("wave-demo", [handle_file(str(p)) for p in takes], None, None, None,
+                               api_name="/enrol_sign")  # no key: the deployment is locked
+    assert "locked" in anonymous[0] and "wave-demo" not in _signs(anonymous[1])
 
-    status, signs, *_ = client.predict("wave-demo", [handle_file(str(p)) for p in takes], None, None, None,
-                                       api_name="/enrol_sign")
+    status, signs, *_ = client.predict("wave-demo", [handle_file(str(p)) for p in takes], None, None, None, "new",
+                                       DEMO_KEY, api_name="/enrol_sign")
     status = html.unescape(status)
     assert "Added 'wave-demo' from 3 clips" in status, status
     assert "wave-demo" in _signs(signs)
@@ -189,7 +197,8 @@ def test_enrol_from_three_clips_is_recognised_at_once_then_deleted(client, selfi
     out = client.predict(handle_file(str(selfie_clip)), api_name="/recognise_video")
     assert out[RAW]["results"][0]["label"] == "wave-demo"  # the new sign is the nearest at once
 
-    status, signs, *_ = client.predict("wave-demo", api_name="/delete_sign")
+    assert "locked" in client.predict("wave-demo", api_name="/delete_sign")[0]
+    status, signs, *_ = client.predict("wave-demo", DEMO_KEY, api_name="/delete_sign")
     status = html.unescape(status)
     assert "Deleted 'wave-demo'" in status
     assert "wave-demo" not in _signs(signs)
@@ -203,43 +212,55 @@ def test_an_existing_name_is_never_merged_silently(client, takes):
     files = [handle_file(str(p)) for p in takes]
     signs, _ = client.predict(api_name="/list_signs")
     coffee_before = next(row for row in signs["data"] if row[0] == "coffee")
-    shipped = html.unescape(client.predict("coffee", files, None, None, None, api_name="/enrol_sign")[0])
+    shipped = html.unescape(client.predict("coffee", files, None, None, None, "new", DEMO_KEY,
+                                           api_name="/enrol_sign")[0])
     assert "'coffee' is one of the shipped signs" in shipped and "coffee-2" in shipped
     signs, _ = client.predict(api_name="/list_signs")
     assert next(row for row in signs["data"] if row[0] == "coffee") == coffee_before == ["coffee", "word",
                                                                                         coffee_before[2], "shipped"]
 
-    first = html.unescape(client.predict("wave-more", files, None, None, None, api_name="/enrol_sign")[0])
+    first = html.unescape(client.predict("wave-more", files, None, None, None, "new", DEMO_KEY,
+                                         api_name="/enrol_sign")[0])
     assert "Added 'wave-more' from 3 clips" in first, first
-    assert "Careful: these clips sit close to '" in first  # the selfie cuts are near a shipped sign
-    again = html.unescape(client.predict("wave-more", files, None, None, None, api_name="/enrol_sign")[0])
+    # (A warning when new clips sit close to another sign: tests/test_demo_backend.py, on held-out clips of
+    # a shipped sign. Whether these selfie cuts are that close depends on the model in models/.)
+    again = html.unescape(client.predict("wave-more", files, None, None, None, "new", DEMO_KEY,
+                                         api_name="/enrol_sign")[0])
     assert "'wave-more' already exists (3 references" in again and "Add these clips" in again
     signs, _ = client.predict(api_name="/list_signs")
     assert next(row for row in signs["data"] if row[0] == "wave-more")[2] == 3  # nothing added yet
-    added = html.unescape(client.predict("wave-more", files, None, None, None, "add", "", api_name="/enrol_sign")[0])
+    added = html.unescape(client.predict("wave-more", files, None, None, None, "add", DEMO_KEY,
+                                         api_name="/enrol_sign")[0])
     assert "Added to 'wave-more' from 3 clips (6 references" in added, added
-    assert "Deleted 'wave-more' (6 references)" in html.unescape(client.predict("wave-more",
+    assert "Deleted 'wave-more' (6 references)" in html.unescape(client.predict("wave-more", DEMO_KEY,
                                                                                  api_name="/delete_sign")[0])
 
 
 def test_a_wrong_answer_is_flagged_with_consent_then_deleted(client, server):
     from signseek.datasets import SignDataset
 
+    if server[1] is None:
+        pytest.skip("SIGNSEEK_DEMO_URL: the server's feedback folder is not known here")
     feedback = server[1] / "feedback" / "feedback.npz"
     out = client.predict("clip:hoy_001.mp4", api_name="/run_example")
     answered = out[RAW]["label"]
+    before = len(SignDataset.load(feedback)) if feedback.exists() else 0
     refused = html.unescape(client.predict("hoy (Mexican Sign Language)", False, api_name="/flag_result"))
-    assert "nothing was kept" in refused and not feedback.exists()
+    assert "nothing was kept" in refused
+    assert (len(SignDataset.load(feedback)) if feedback.exists() else 0) == before
 
     kept = html.unescape(client.predict("hoy (Mexican Sign Language)", True, api_name="/flag_result"))
     assert "Thank you: kept as feedback" in kept and "no video, no face" in kept
+    item = re.search(r"kept as feedback (\S+) ", kept).group(1)
     dataset = SignDataset.load(feedback)  # the container every dataset uses: the explorer opens it
-    assert dataset.labels.tolist() == ["hoy (Mexican Sign Language)"]
-    assert dataset.extra["predicted"][0] == (answered or out[RAW]["results"][0]["label"])
-    assert dataset.lengths[0] > 10 and dataset.sources[0] == "demo feedback"
+    mine = dataset.ids.tolist().index(item)
+    assert dataset.labels[mine] == "hoy (Mexican Sign Language)"
+    assert dataset.extra["predicted"][mine] == (answered or out[RAW]["results"][0]["label"])
+    assert dataset.lengths[mine] > 10 and dataset.sources[mine] == "demo feedback"
 
     deleted = html.unescape(client.predict(api_name="/delete_flag"))
-    assert "Deleted feedback" in deleted and not feedback.exists()
+    assert "Deleted feedback" in deleted
+    assert not feedback.exists() or item not in SignDataset.load(feedback).ids.tolist()
 
 
 def test_model_tab_shows_card_vocabulary_and_thresholds(client):

@@ -70,3 +70,26 @@ def test_accepted_signs_are_captioned_once_and_again_after_a_pause(backend, acce
     session.reset()
     assert session.captions == [] and "no sign" in session.caption_html()
     session.close()
+
+
+@pytest.mark.slow
+def test_webcam_frames_are_recognised_on_the_same_frame_shape_as_uploads(backend, selfie_clip, selfie_extraction):
+    """A portrait (phone) webcam: the live window holds the landmarks on the canonical 16:9 frame, as an
+    upload of the same frames gives them (letterbox_points), not the webcam's own stretched coordinates."""
+    from signseek.landmarks.video import VideoReader
+
+    session = backend.new_live_session()
+    reader = VideoReader(selfie_clip)  # 540x720: a portrait frame, padded to 16:9 in coordinates
+    try:
+        for rgb in reader:
+            overlay = session.push(rgb)
+            assert overlay.shape == rgb.shape  # drawn on the webcam's own frame
+    finally:
+        reader.close()
+        session.close()
+    live = np.stack(list(session.window.frames))
+    upload = selfie_extraction.sequence.points[-len(live):]  # the upload path, letterboxed
+    drawn = selfie_extraction.frame_points()[-len(live):]  # the same landmarks on the clip's own frame
+    shoulders_arms = slice(11, 17)
+    assert np.nanmedian(np.abs(live[:, shoulders_arms, :2] - upload[:, shoulders_arms, :2])) < 0.01
+    assert np.nanmedian(np.abs(live[:, shoulders_arms, :2] - drawn[:, shoulders_arms, :2])) > 0.03

@@ -126,7 +126,17 @@ def test_chart_has_a_bar_per_candidate_and_the_threshold():
     bars = fig.data[0]
     assert list(bars.y) == ["thank-you", "hello"]  # best at the top of a horizontal bar chart
     assert any(shape.x0 == 0.55 for shape in fig.layout.shapes)
+    # The threshold is named in the legend, not by a label drawn over the bars.
+    assert "threshold 0.55 (cosine)" in [trace.name for trace in fig.data] and not fig.layout.annotations
     assert "similarity" in fig.layout.xaxis.title.text
+    assert views.candidates_figure(None, {"SIM_THRESHOLD": 0.55}) is None  # nothing compared: no empty axes
+
+
+def test_a_sign_dtw_did_not_recheck_says_so():
+    result = _result()
+    result["results"][1]["dtw_distance"] = None
+    table = _text(views.ranked_html(result, {"SIM_THRESHOLD": 0.55}))
+    assert "?" not in table and f"title='{views.NOT_RECHECKED}'>–</td>" in table
 
 
 def test_timings_add_up_to_a_total():

@@ -30,6 +30,7 @@ import pandas as pd
 
 from signseek.errors import SignSeekError
 from signseek.feedback import WHAT_IS_KEPT, FeedbackError, FeedbackStore
+from signseek.landmarks.extract import letterbox_points
 from signseek.landmarks.layouts import flat_to_canonical
 from signseek.landmarks.schema import LEFT_HAND, RIGHT_HAND
 
@@ -215,12 +216,12 @@ class DemoBackend:
         if path.suffix.lower() not in VIDEO_SUFFIXES and path.suffix.lower() != ".y4m":
             # Still try to decode it (some browsers record without a suffix), but say what is expected.
             log.info("clip %s has an unusual suffix; trying to decode it anyway", path.name)
-        # The service's limits, checked from the header before anything is decoded (long, huge or
-        # very high frame-rate clips are refused or read at MODEL_FPS, whatever the door).
-        limits = (self.service.clip_limits() if hasattr(self.service, "clip_limits")
-                  else {"max_duration_s": self.settings.MAX_VIDEO_SECONDS})
+        # The service's rule for clips, whatever the door: probed from the header and refused before
+        # anything is decoded (too long, too many pixels a frame, or a decoding bomb: more than
+        # MAX_DECODE_MPIX megapixels in all), then read with its limits (fast clips at MODEL_FPS).
         try:
-            reader = VideoReader(path, display_name=path.name, **limits)
+            self.service.check_clip(path, path.name)
+            reader = VideoReader(path, display_name=path.name, **self.service.clip_limits())
         except VideoError as exc:
             raise DemoInputError(f"That file cannot be used: {_api_message(exc)}.") from None
         total = reader.info.frame_count or max(1, round((reader.info.duration_s or 2.0) * reader.info.fps))
@@ -314,7 +315,7 @@ class DemoBackend:
         extraction, keeper = self.extract_clip(path, progress)
         timings["decode + landmarks"] = _ms(start)
         sequence = extraction.sequence
-        draw = extraction.frame_points() if hasattr(extraction, "frame_points") else sequence.points
+        draw = extraction.frame_points()  # the landmarks on the clip's own frame (the engine's are letterboxed)
         entry = {"sha": sha, "points": sequence.points, "draw": draw, "fps": sequence.fps, "n_frames": len(sequence),
                  "hands": extraction.detection_counts()["any_hand"], "realtime": extraction.realtime_factor,
                  "overlay": None, "preview": None, "keeper": keeper}
@@ -448,17 +449,19 @@ class DemoBackend:
             except DemoInputError as exc:
                 return Outcome(error=str(exc))
             timings = self._engine_timings(result)
+            name = "resting (no sign)" if truth in self.service.engine.idle_labels else str(truth)
+            shown = name if name != truth else f"'{truth}'"
             video = self._sample_videos.get(index)
             if video is None or not video.is_file():
                 start = time.perf_counter()
                 try:  # 20-frame samples: played at half speed
-                    video = render.render_skeleton_video(points, fps=15.0, caption=f"held-out clip of {truth}")
+                    video = render.render_skeleton_video(points, fps=15.0,
+                                                         caption=f"held-out clip of {name}")
                     self._sample_videos[index] = video
                 except render.RenderError:
                     log.exception("could not render sample %d", index)
                     video = None
                 timings["render"] = _ms(start)
-            shown = "resting (no sign)" if truth in self.service.engine.idle_labels else f"'{truth}'"
             source = f"a stored clip of {shown} from {samples.path.name}" + (f" ({what})" if what else "")
             return Outcome(result={**result, "expected": expected or truth}, skeleton_video=video, timings=timings,
                            source=source, points=points, clip=f"{samples.path.name}#{index}")
@@ -575,7 +578,8 @@ class DemoBackend:
                             "It is recognised from now on.", warning)
 
     def _closeness_warning(self, name: str, clips: list[np.ndarray]) -> str:
-        """A warning when the new clips sit close to another sign (they may be confused)."""
+        """A warning when most new clips sit close to another sign (they may be confused): their best
+        other sign's cosine (raw similarity, what SIM_THRESHOLD is a threshold of) reaches the threshold."""
         threshold = float(getattr(self.settings, "SIM_THRESHOLD", 0.5))
         near: dict[str, list[float]] = {}
         for points in clips:
@@ -584,17 +588,20 @@ class DemoBackend:
             except Exception:
                 continue
             for cand in views.candidates(result):
-                if cand["label"] != name and (cand["similarity"] or 0) >= threshold:
-                    near.setdefault(cand["label"], []).append(cand["similarity"])
-                    break
+                if cand["label"] == name:
+                    continue
+                cosine = cand["raw_similarity"] if cand["raw_similarity"] is not None else cand["similarity"]
+                if (cosine or 0) >= threshold:
+                    near.setdefault(cand["label"], []).append(cosine)
+                break  # only the closest other sign counts
         if not near:
             return ""
         label, sims = max(near.items(), key=lambda kv: (len(kv[1]), max(kv[1])))
         if len(sims) * 2 < len(clips):
             return ""
         shown = ", ".join(f"{s:.2f}" for s in sims)
-        return (f"Careful: these clips sit close to '{label}' (similarity {shown} in {len(sims)} of {len(clips)} "
-                f"clips; {threshold:g} is enough to answer '{label}'). The two signs may be confused: check both "
+        return (f"Careful: these clips sit close to '{label}' (cosine {shown} in {len(sims)} of {len(clips)} clips; "
+                f"from {threshold:.2f} a clip counts as a known sign). The two signs may be confused: check both "
                 "after adding, or record clearer clips.")
 
     def delete_question(self, name: str | None) -> str:
@@ -753,7 +760,9 @@ class LiveSession:
         rgb = np.ascontiguousarray(np.asarray(image)[..., :3], dtype=np.uint8)
         with self.lock:
             frame = self._stream().process(rgb)
-            due = self.window.push(frame.points)
+            # Recognised on the canonical 16:9 frame, as uploads are (a phone's portrait webcam gives the
+            # same skeleton as a landscape one); drawn on the webcam's own frame.
+            due = self.window.push(letterbox_points(frame.points, rgb.shape[1], rgb.shape[0]))
             if due:
                 self._recognise()
             elif not (frame.detected[2] or frame.detected[3]) and not self.window.has_hands():

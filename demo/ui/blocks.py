@@ -123,15 +123,19 @@ def build_ui(backend: DemoBackend) -> gr.Blocks:
         # After every change to the signs, every list on the page is redrawn.
         def refresh_lists():
             table = backend.signs_table()
-            return (intro(backend), backend.gallery.items(), table, table,
-                    gr.Dropdown(choices=[*backend.vocabulary(), NOT_IN_LIST]))
+            return (backend.gallery.items(), table, table, gr.Dropdown(choices=[*backend.vocabulary(), NOT_IN_LIST]))
 
-        lists = [intro_md, signs_view["gallery"], signs_view["table"], model_outputs[1], recognise["correction"]]
+        def refresh_all():
+            return (intro(backend), *refresh_lists())
+
+        lists = [signs_view["gallery"], signs_view["table"], model_outputs[1], recognise["correction"]]
         for event in enrol_view["changed"]:
-            event.then(refresh_lists, None, lists, api_name=False, show_progress="hidden")
+            event.then(refresh_all, None, [intro_md, *lists], api_name=False, show_progress="hidden")
         # The model card and the lists fill in when the page opens (scripts use /model_info, /gallery).
         blocks.load(model_info, None, model_outputs, api_name=False)
         blocks.load(refresh_lists, None, lists, api_name=False, show_progress="minimal")
+        # The first screen's text follows too (signs added since the start), never greyed out while it loads.
+        blocks.load(lambda: intro(backend), None, [intro_md], api_name=False, show_progress="hidden")
     return blocks
 
 
@@ -139,8 +143,7 @@ def _outcome_outputs(outcome: Outcome, thresholds: dict, input_update=None) -> t
     """An Outcome -> (banner, explained, all scores, chart, skeleton, timings, raw, flag status, last, input)."""
     if input_update is None:
         input_update = gr.Video(value=str(outcome.preview)) if outcome.preview else gr.skip()
-    if outcome.error:
-        gr.Warning(outcome.error)
+    if outcome.error:  # said in the banner (a toast would cover it)
         empty = views.ranked_table(None)
         return (views.error_banner(outcome.error), "", empty, None, None, views.timings_table(outcome.timings),
                 {"error": outcome.error}, "", None, input_update)
@@ -196,11 +199,13 @@ def _recognise_tab(backend: DemoBackend) -> dict:
     with gr.Accordion("All scores (table)", open=False):
         ranked = gr.Dataframe(value=views.ranked_table(None), label="Ranked candidates, every score",
                               interactive=False, elem_id="recognise-scores", wrap=False)
-    with gr.Row():
-        timings = gr.Dataframe(value=views.timings_table({}), label="Time of each stage (ms)", interactive=False,
-                               elem_id="recognise-timings")
-        with gr.Accordion("Raw result", open=False):
-            raw = gr.JSON(label="Engine result")
+    with gr.Row(equal_height=False):  # side by side on a wide screen, stacked on a phone
+        with gr.Column(min_width=300):
+            timings = gr.Dataframe(value=views.timings_table({}), label="Time of each stage (ms)",
+                                   interactive=False, elem_id="recognise-timings")
+        with gr.Column(min_width=300):
+            with gr.Accordion("Raw result", open=False):
+                raw = gr.JSON(label="Engine result")
     outputs = [banner, explained, ranked, chart, skeleton, timings, raw, flag_status, last, video_in]
 
     def recognise_video(video: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
@@ -246,8 +251,11 @@ def _recognise_tab(backend: DemoBackend) -> dict:
     hidden_run.click(run_example, [example_id], outputs, api_name="run_example", concurrency_limit=2)
     for button, eid in example_buttons:
         button.click(run_example, [gr.State(eid)], outputs, api_name=False, concurrency_limit=2)
-    send.click(flag_result, [correction, consent, last], [flag_status, flag_id, undo], api_name="flag_result",
-               concurrency_limit=1)
+    sent = send.click(flag_result, [correction, consent, last], [flag_status, flag_id, undo], api_name="flag_result",
+                      concurrency_limit=1)
+    # Each flag is agreed to on its own: the consent box is cleared once one is kept.
+    sent.success(lambda item: gr.Checkbox(value=False) if item else gr.skip(), [flag_id], [consent], api_name=False,
+                 show_progress="hidden")
     undo.click(delete_flag, [flag_id], [flag_status, flag_id, undo], api_name="delete_flag")
     return {"outputs": outputs, "run_example": run_example, "random_sample": random_sample,
             "correction": correction}
@@ -394,7 +402,8 @@ def _enrol_tab(backend: DemoBackend) -> dict:
                             elem_id="enrol-files")
             with gr.Row():
                 clips = [gr.Video(sources=["webcam", "upload"], label=f"Clip {i}", include_audio=True,
-                                  elem_id=f"enrol-clip-{i}", height=220, min_width=160) for i in (1, 2, 3)]
+                                  elem_id=f"enrol-clip-{i}", min_width=160) for i in (1, 2, 3)]
+                # (No fixed height: Gradio's video box then cuts off its own upload/webcam switch.)
             mode = gr.Textbox(value="new", visible=False)
             enrol = gr.Button("Add sign", variant="primary", elem_id="enrol-run")
             status = gr.HTML(elem_id="enrol-status")
@@ -433,8 +442,7 @@ def _enrol_tab(backend: DemoBackend) -> dict:
                 html_out = views.success_banner(outcome.message)
                 if outcome.warning:
                     html_out += views.warning_banner(outcome.warning)
-        except DemoInputError as exc:
-            gr.Warning(str(exc))
+        except DemoInputError as exc:  # said in the status under the button (no toast over the lists)
             html_out = views.error_banner(str(exc))
         except Exception as exc:  # a bug: logged with its traceback, said plainly in the page
             log.exception("enrolling %r failed", sign_name)
@@ -458,7 +466,6 @@ def _enrol_tab(backend: DemoBackend) -> dict:
         try:
             html_out = views.success_banner(backend.delete(sign_name, key=api_key))
         except DemoInputError as exc:
-            gr.Warning(str(exc))
             html_out = views.error_banner(str(exc))
         except Exception as exc:
             log.exception("deleting %r failed", sign_name)

@@ -45,3 +45,23 @@ table.ss-ranked tr.ss-top th, table.ss-ranked tr.ss-top td { font-weight: 700; }
   #intro h1 { font-size: 1.45rem !important; }
 }
 """
+
+# Run once when the page loads (mount_gradio_app(js=...)). Chromium's <video> cannot play some uploads
+# (HEVC from a phone, or a file that is not a video at all) and Gradio then pops up an error toast,
+# "Video not playable". The page answers both cases itself, in the result banner: a playable preview
+# replaces the upload, or a 'Problem' says what is wrong with the file. So that one toast is hidden;
+# every other toast shows as usual. (Styles only: Gradio's own elements are never removed.)
+JS = """
+() => {
+  const NOISE = "Video not playable";
+  const tidy = () => {
+    for (const body of document.querySelectorAll('[data-testid="toast-body"]')) {
+      const texts = [...body.querySelectorAll('[data-testid="toast-text"]')];
+      const noise = texts.filter((t) => t.textContent.trim() === NOISE);
+      for (const t of noise) t.parentElement.style.display = "none";
+      body.style.display = texts.length && noise.length === texts.length ? "none" : "";
+    }
+  };
+  new MutationObserver(tidy).observe(document.body, {childList: true, subtree: true});
+}
+"""

@@ -37,7 +37,8 @@ LEGEND = {
     "prototype similarity": "Cosine between your clip and the sign's average clip (its prototype), -1 to 1. "
                             "Below 0 means unlike that sign on average: normal for signs far from yours.",
     "DTW distance": "Frame-by-frame distance to the closest reference clip after lining up the timing "
-                    "(dynamic time warping). Lower is closer: about 0.3 for the same sign, 0.6 for another.",
+                    "(dynamic time warping). Lower is closer: about 0.3 for the same sign, 0.6 for another. "
+                    "Only the closest few signs are re-checked this way: '–' for the others.",
     "DTW score": "The DTW distance turned into a 0-1 score (1 = identical), the part blended into similarity.",
     "margin": "The top sign's similarity minus the next sign's. Too small a margin means 'not sure'.",
     "known sign": "How likely the clip is one of the signs this deployment knows at all (0-100%), from how "
@@ -316,14 +317,14 @@ def ranked_html(result: Any, thresholds: dict | None = None) -> str:
             f"<td class='ss-num'>{_f(sim)}{bar}</td>"
             f"<td class='ss-num ss-wide'>{_f(c['raw_similarity'])}</td>"
             f"<td class='ss-num ss-wide'>{_f(c['prototype_similarity'])}</td>"
-            f"<td class='ss-num ss-wide'>{_f(c['dtw_distance'])}</td></tr>")
+            + _dtw_cell(c["dtw_distance"]) + "</tr>")
     threshold = (thresholds or {}).get("SIM_THRESHOLD")
     legend_items = ["similarity", "raw similarity", "prototype similarity", "DTW distance", "confidence",
                     "known sign", "margin"]
     legend = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(LEGEND[k])}</dd>" for k in legend_items)
     extra = []
     if threshold is not None:
-        extra.append(f"threshold {threshold} (cosine)")
+        extra.append(f"threshold {float(threshold):.2f} (cosine)")
     if r["p_known"] is not None:
         extra.append(f"known sign {_pct(r['p_known'])}")
     if r["margin"] is not None:
@@ -341,10 +342,22 @@ def ranked_html(result: Any, thresholds: dict | None = None) -> str:
     )
 
 
-def candidates_figure(result: Any, thresholds: dict | None = None) -> go.Figure:
-    """Horizontal bars: similarity per candidate, raw cosine as a thin marker, the threshold line."""
+NOT_RECHECKED = "Not computed: DTW re-checks only the closest few signs."
+
+
+def _dtw_cell(distance: float | None) -> str:
+    if distance is None:
+        return f"<td class='ss-num ss-wide' title='{html.escape(NOT_RECHECKED, quote=True)}'>–</td>"
+    return f"<td class='ss-num ss-wide'>{_f(distance)}</td>"
+
+
+def candidates_figure(result: Any, thresholds: dict | None = None) -> go.Figure | None:
+    """Horizontal bars: similarity per candidate, raw cosine as a thin marker, the threshold line
+    (named in the legend, so no label sits over the bars). None when nothing was compared."""
     r = read_result(result)
     cands = r["candidates"]
+    if not cands:
+        return None
     labels = [c["label"] for c in cands][::-1]
     refined = [c["similarity"] or 0.0 for c in cands][::-1]
     raw = [c["raw_similarity"] for c in cands][::-1]
@@ -361,12 +374,12 @@ def candidates_figure(result: Any, thresholds: dict | None = None) -> go.Figure:
                         hovertemplate="%{y}: cosine %{x:.3f}<extra>before the DTW blend</extra>")
     threshold = (thresholds or {}).get("SIM_THRESHOLD")
     if threshold is not None:
-        fig.add_vline(x=float(threshold), line_dash="dash", line_color="#d93025",
-                      annotation_text="threshold (cosine)", annotation_position="top")
-    fig.update_layout(height=110 + 36 * max(1, len(labels)), margin={"l": 10, "r": 10, "t": 30, "b": 30},
-                      xaxis={"range": [min(0.0, *refined) if refined else 0.0, 1.0],
-                             "title": "similarity (1 = same movement)"},
-                      showlegend=bool(labels), legend={"orientation": "h", "y": -0.35},
+        fig.add_vline(x=float(threshold), line_dash="dash", line_color="#d93025")
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=f"threshold {float(threshold):.2f} (cosine)",
+                        line={"dash": "dash", "color": "#d93025"}, hoverinfo="skip")
+    fig.update_layout(height=130 + 36 * len(labels), margin={"l": 10, "r": 10, "t": 30, "b": 30},
+                      xaxis={"range": [min(0.0, *refined), 1.0], "title": "similarity (1 = same movement)"},
+                      showlegend=True, legend={"orientation": "h", "y": -80 / (70 + 36 * len(labels))},  # ~80 px under the bars
                       template="plotly_white")
     return fig
 
