@@ -135,15 +135,28 @@ def test_a_decoding_bomb_uploaded_through_the_page_is_refused_from_its_header(tm
 
 
 def test_new_clips_close_to_a_shipped_sign_get_a_warning_naming_it(shipped_service):
-    """Three held-out clips of 'coffee' added under another name: the warning names 'coffee' (their cosine
-    to it reaches SIM_THRESHOLD); added to 'coffee' itself, nothing else is that close: no warning."""
+    """Three held-out clips of 'coffee' added under another name: the warning names 'coffee' (their raw cosine
+    to it reaches SIM_THRESHOLD), says how close in words and numbers; added to 'coffee' itself, nothing else
+    is that close: no warning. Resting clips never name the idle label."""
     from signseek.landmarks.layouts import flat_to_canonical
 
     backend = DemoBackend(shipped_service, feedback=None)
     samples = shipped_service.samples()
-    picks = backend.held_out().of("coffee")[:3]
-    assert len(picks) == 3, "the sample dataset should hold 3 held-out clips of 'coffee'"
-    clips = [flat_to_canonical(samples.landmarks[i], samples.layout)[0] for i in picks]
-    warning = backend._closeness_warning("my-drink", clips)
-    assert warning.startswith("Careful: these clips sit close to 'coffee' (cosine ") and "3 of 3 clips" in warning
-    assert backend._closeness_warning("coffee", clips) == ""
+    held = backend.held_out()
+
+    def clips_of(label):
+        return [flat_to_canonical(samples.landmarks[i], samples.layout)[0] for i in held.of(label)[:3]]
+
+    coffee = clips_of("coffee")
+    assert len(coffee) == 3, "the sample dataset should hold 3 held-out clips of 'coffee'"
+    warning = backend._closeness_warning("my-drink", coffee)
+    assert warning.startswith("Careful: these clips sit close to 'coffee' (a shipped sign): 3 of 3 are "), warning
+    assert any(words in warning for words in ("almost exactly the same movement as 'coffee'",  # how close, in words
+                                              "as close to 'coffee' as its own reference clips are to each other",
+                                              "close enough to 'coffee' that one sign could be taken for the other"))
+    cosines = [float(x) for x in warning.split("cosine to it ")[1].split(";")[0].split(", ")]
+    assert len(cosines) == 3 and min(cosines) >= shipped_service.settings.SIM_THRESHOLD
+    assert "Visitors signing 'my-drink' may get 'coffee'" in warning
+    assert backend._closeness_warning("coffee", coffee) == ""
+    resting = clips_of("-")
+    assert resting and backend._closeness_warning("my-rest", resting) == ""

@@ -578,30 +578,54 @@ class DemoBackend:
                             "It is recognised from now on.", warning)
 
     def _closeness_warning(self, name: str, clips: list[np.ndarray]) -> str:
-        """A warning when most new clips sit close to another sign (they may be confused): their best
-        other sign's cosine (raw similarity, what SIM_THRESHOLD is a threshold of) reaches the threshold."""
+        """A warning naming the existing sign the new clips sit closest to, when most of them are close
+        enough to it that the engine could take one sign for the other; "" otherwise.
+
+        Closeness is each clip's raw cosine to each sign's nearest reference (the engine's per-sign
+        cosine search, its encoder mode: no DTW blend, no density offset, no gates), the number
+        SIM_THRESHOLD is a threshold of. A sign is close when at least half of the clips reach
+        SIM_THRESHOLD; of those, the one with the highest mean cosine is named (not the first in the
+        blended order). Idle labels ('-') and ``name`` itself (clips added to it) are never named.
+        """
+        engine = self.service.engine
         threshold = float(getattr(self.settings, "SIM_THRESHOLD", 0.5))
-        near: dict[str, list[float]] = {}
+        idle = set(engine.idle_labels)
+        refresh = getattr(self.service, "refresh", None)
+        if refresh is not None:  # another worker may have added or deleted a sign
+            refresh()
+        n_labels = len(set(engine.references.labels))
+        cosines: dict[str, list[float]] = {}
+        scored = 0
         for points in clips:
             try:
-                result = self.service.predict(points)
-            except Exception:
+                result = engine.recognize(points, top_k=n_labels, mode="encoder")
+            except SignSeekError:  # e.g. no usable frame: not counted
                 continue
-            for cand in views.candidates(result):
-                if cand["label"] == name:
-                    continue
-                cosine = cand["raw_similarity"] if cand["raw_similarity"] is not None else cand["similarity"]
-                if (cosine or 0) >= threshold:
-                    near.setdefault(cand["label"], []).append(cosine)
-                break  # only the closest other sign counts
-        if not near:
+            scored += 1
+            for cand in result.candidates:
+                if cand.label != name and cand.label not in idle and cand.raw_similarity is not None:
+                    cosines.setdefault(cand.label, []).append(float(cand.raw_similarity))
+        need = (scored + 1) // 2
+        close = {label: sims for label, sims in cosines.items() if scored and sum(s >= threshold for s in sims) >= need}
+        if not close:
             return ""
-        label, sims = max(near.items(), key=lambda kv: (len(kv[1]), max(kv[1])))
-        if len(sims) * 2 < len(clips):
-            return ""
-        shown = ", ".join(f"{s:.2f}" for s in sims)
-        return (f"Careful: these clips sit close to '{label}' (cosine {shown} in {len(sims)} of {len(clips)} clips; "
-                f"from {threshold:.2f} a clip counts as a known sign). The two signs may be confused: check both "
+        ranked = sorted(close, key=lambda label: -float(np.mean(close[label])))
+        label, sims = ranked[0], sorted(close[ranked[0]], reverse=True)
+        mean, own = float(np.mean(sims)), engine.ranker.density.get(label)
+        if mean >= 0.995:
+            how = f"almost exactly the same movement as '{label}'"
+        elif own is not None and mean >= own:
+            how = f"as close to '{label}' as its own reference clips are to each other"
+        else:
+            how = f"close enough to '{label}' that one sign could be taken for the other"
+        kind = "a sign added here" if (self.sign_info(label) or {}).get("enrolled") else "a shipped sign"
+        numbers = f"cosine to it {', '.join(f'{s:.3f}' for s in sims)}; a clip counts as a known sign from {threshold:.3f}"
+        if own is not None:
+            numbers += f", and clips of '{label}' sit at {own:.3f} to each other"
+        also = [f"'{x}' ({float(np.mean(close[x])):.2f})" for x in ranked[1:4]]
+        return (f"Careful: these clips sit close to '{label}' ({kind}): {sum(s >= threshold for s in sims)} of "
+                f"{scored} are {how} ({numbers})." + (f" Also close: {', '.join(also)}." if also else "")
+                + f" Visitors signing '{name}' may get '{label}', or the reverse: check both on the Recognise tab "
                 "after adding, or record clearer clips.")
 
     def delete_question(self, name: str | None) -> str:
