@@ -1,13 +1,19 @@
-"""Upload to answer in the demo: a 2-second clip through the page's own route, today's UI vs this one.
+"""Upload to answer in the demo: a 2-second clip through the page's own route, today's path vs this one.
 
 Two servers run side by side (`python app.py`): one from a baseline commit (``--baseline``,
-default the commit before the demo-UI rework, extracted with `git archive` into a temporary
-folder, sharing this venv) and one from the working tree. Each run uploads a fresh copy of a
-real clip (a different file each time: the new UI caches landmarks by file content) through
-gradio_client's `/recognise_video` and waits for the whole answer, result files included,
-alternating between the two servers so both see the same machine load. The server's own stage
-timings split the wall time into landmarks (decode + MediaPipe: the speed issue's part) and the
-rest (upload, overlay render, preview, engine, Gradio, transfer).
+default the demo as it was before the answer-first change, extracted with `git archive` into a
+temporary folder, sharing this venv) and one from the working tree. Each run uploads a fresh copy
+of a real clip (a different file each time: the UI caches landmarks by file content) through
+gradio_client's `/recognise_video`, alternating between the two servers so both see the same
+machine load, and records three times from the moment the upload starts:
+
+- first progress: the first progress message the page would show ("Finding hands and body ...");
+- verdict: the first update that carries the answer (the page shows the verdict, the closest
+  signs and the chart then; today's path sends one update, so verdict = everything);
+- everything: the last update, the skeleton overlay included and downloaded.
+
+The server's own stage timings split the wall time into landmarks (decode + MediaPipe: the speed
+issue's part) and the rest.
 
     python -m benchmarks.bench_demo --runs 5 --update-md
 """
@@ -30,7 +36,7 @@ from benchmarks.report import update_section
 from tests.servers import free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = "e7470f8"  # main before the demo-UI rework (2026-11-30)
+BASELINE = "d00f67a"  # main before the answer-first change (2026-12-01): one update, overlay drawn first
 CLIPS = ("sample_dataset/videos/signer_selfie.mp4", "sample_dataset/videos/hoy_001.mp4")
 MD_START, MD_END = "<!-- demo-upload:start -->", "<!-- demo-upload:end -->"
 LANDMARK_STAGES = ("decode + landmarks",)
@@ -52,15 +58,27 @@ def fresh_copy(clip: Path, folder: Path, n: int) -> Path:
     return out
 
 
-def one_upload(client, path: Path) -> tuple[float, dict]:
+def one_upload(client, path: Path) -> dict:
+    """Upload ``path`` and time it: first progress message, first update (the verdict), last update."""
     from gradio_client import handle_file
 
     start = time.perf_counter()
-    out = client.predict(handle_file(str(path)), api_name="/recognise_video")
+    job = client.submit(handle_file(str(path)), api_name="/recognise_video")
+    progress = verdict = None
+    while not job.done():
+        now = time.perf_counter() - start
+        if progress is None and (job.status().progress_data or []):
+            progress = now
+        if verdict is None and job.outputs():
+            verdict = now
+        time.sleep(0.005)
+    out = job.result()
     wall = time.perf_counter() - start
     timings = out[4] if isinstance(out[4], dict) and "headers" in out[4] else out[5]  # old / new output order
     stages = {row[0]: float(row[1]) for row in timings["data"]}
-    return wall, stages
+    verdict = wall if verdict is None else verdict
+    return {"wall": wall, "verdict": verdict, "progress": progress, "stages": stages,
+            "updates": len(job.outputs()), "label": out[6].get("label") if isinstance(out[6], dict) else None}
 
 
 def run(runs: int, baseline: str, clips: list[Path], work: Path) -> dict:
@@ -86,10 +104,13 @@ def run(runs: int, baseline: str, clips: list[Path], work: Path) -> dict:
             for clip in clips:
                 order = list(clients) if i % 2 == 0 else list(clients)[::-1]
                 for name in order:
-                    wall, stages = one_upload(clients[name], fresh_copy(clip, work, i))
-                    landmarks = sum(v for k, v in stages.items() if k in LANDMARK_STAGES) / 1000
-                    results[name][clip.name].append({"wall": wall, "landmarks": landmarks, "stages": stages})
-                    print(f"{name:5s} {clip.name:18s} wall {wall:5.2f} s  landmarks {landmarks:5.2f} s", flush=True)
+                    timed = one_upload(clients[name], fresh_copy(clip, work, i))
+                    timed["landmarks"] = sum(v for k, v in timed["stages"].items() if k in LANDMARK_STAGES) / 1000
+                    results[name][clip.name].append(timed)
+                    shown = "-" if timed["progress"] is None else f"{timed['progress']:.2f}"
+                    print(f"{name:5s} {clip.name:18s} progress {shown:>5s} s  verdict {timed['verdict']:5.2f} s  "
+                          f"everything {timed['wall']:5.2f} s  landmarks {timed['landmarks']:5.2f} s  "
+                          f"updates {timed['updates']}  answer {timed['label']}", flush=True)
     return results
 
 
@@ -98,32 +119,49 @@ def summarise(results: dict) -> list[dict]:
     for name, by_clip in results.items():
         for clip, runs in by_clip.items():
             walls = sorted(r["wall"] for r in runs)
-            rest = sorted(r["wall"] - r["landmarks"] for r in runs)
-            render = [r["stages"].get("render", 0.0) / 1000 for r in runs]
-            rows.append({"path": name, "clip": clip, "n": len(runs), "wall_median": statistics.median(walls),
-                         "wall_max": walls[-1], "landmarks_median": statistics.median(r["landmarks"] for r in runs),
-                         "rest_median": statistics.median(rest), "render_median": statistics.median(render)})
+            verdicts = sorted(r["verdict"] for r in runs)
+            progress = [r["progress"] for r in runs if r["progress"] is not None]
+            rows.append({
+                "path": name, "clip": clip, "n": len(runs),
+                "progress_median": statistics.median(progress) if progress else None,
+                "verdict_median": statistics.median(verdicts), "verdict_max": verdicts[-1],
+                "wall_median": statistics.median(walls), "wall_max": walls[-1],
+                "landmarks_median": statistics.median(r["landmarks"] for r in runs),
+                "verdict_rest_median": statistics.median(r["verdict"] - r["landmarks"] for r in runs),
+                "render_median": statistics.median(r["stages"].get("render", 0.0) / 1000 for r in runs),
+                "answers": sorted({str(r["label"]) for r in runs}),
+            })
     return rows
 
 
-def markdown(rows: list[dict], command: str, baseline: str, load: tuple[float, float]) -> str:
+def markdown(rows: list[dict], command: str, baseline: str, load: tuple[tuple, tuple]) -> str:
+    def fmt(load_avg: tuple) -> str:
+        return "/".join(f"{x:.2f}" for x in load_avg)
+
     lines = [
         "## Demo: upload to answer (a 2-second clip through the page)",
         "",
-        f"`{command}` — {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPU cores shared with other work "
-        f"(1-min load average {load[0]:.2f} at the start, {load[1]:.2f} at the end), the bundle in models/. "
-        f"Today = `{baseline}` (the UI before the rework), "
-        "new = this tree; both served by `python app.py` at the same time, requests alternating. Wall = "
-        "gradio_client `predict(handle_file(clip), api_name='/recognise_video')` until the whole answer and its "
-        "files are back; landmarks = the server's decode + MediaPipe stage; rest = wall - landmarks (upload, "
-        "overlay, preview, engine, Gradio, transfer).",
+        f"`{command}` — {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPU cores shared with other "
+        f"engineers' work (load average 1/5/15 min {fmt(load[0])} at the start, {fmt(load[1])} at the end), "
+        f"the bundle in models/. Today = `{baseline}` (one update: the overlay is drawn before anything is "
+        "sent), new = this tree (the verdict is sent as soon as the engine answers, the overlay in a second "
+        "update); both served by `python app.py` at the same time, requests alternating, a fresh copy of the "
+        "clip each time (no cached landmarks). Times from the start of gradio_client's "
+        "`submit(handle_file(clip), api_name='/recognise_video')`: progress = the first progress message; "
+        "verdict = the first update (what the page shows the answer with); everything = the last update with "
+        "its files downloaded (the overlay); landmarks = the server's decode + MediaPipe stage (the speed "
+        "issue's part); rest = verdict - landmarks (upload, probing, engine, Gradio, transfer).",
         "",
-        "| path | clip | runs | wall median s | wall max s | landmarks median s | rest median s | overlay render median s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| path | clip | runs | first progress s | verdict median s | verdict max s | everything median s | "
+        "everything max s | landmarks median s | rest to verdict median s | overlay render median s | answer |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        lines.append(f"| {r['path']} | {r['clip']} | {r['n']} | {r['wall_median']:.2f} | {r['wall_max']:.2f} | "
-                     f"{r['landmarks_median']:.2f} | {r['rest_median']:.2f} | {r['render_median']:.2f} |")
+        progress = "-" if r["progress_median"] is None else f"{r['progress_median']:.2f}"
+        lines.append(f"| {r['path']} | {r['clip']} | {r['n']} | {progress} | {r['verdict_median']:.2f} | "
+                     f"{r['verdict_max']:.2f} | {r['wall_median']:.2f} | {r['wall_max']:.2f} | "
+                     f"{r['landmarks_median']:.2f} | {r['verdict_rest_median']:.2f} | {r['render_median']:.2f} | "
+                     f"{', '.join(r['answers'])} |")
     lines += ["", "Target: a 2-second upload answers in <= 2 s wall on 2 cores."]
     return "\n".join(lines)
 
@@ -136,15 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-md", action="store_true")
     args = parser.parse_args(argv)
     clips = [ROOT / c for c in args.clips]
-    load_start = os.getloadavg()[0]
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="signseek-bench-demo-") as tmp:
         results = run(args.runs, args.baseline, clips, Path(tmp))
+    load_end = os.getloadavg()
     rows = summarise(results)
     for r in rows:
         print(r)
+    print(f"load average at the start {load_start}, at the end {load_end}")
     if args.update_md:
-        command = "python -m benchmarks.bench_demo " + " ".join(argv or [])
-        update_section(MD_START, MD_END, markdown(rows, command.strip(), args.baseline, (load_start, os.getloadavg()[0])))
+        command = "python -m benchmarks.bench_demo " + " ".join(argv if argv is not None else sys.argv[1:])
+        update_section(MD_START, MD_END, markdown(rows, command.strip(), args.baseline, (load_start, load_end)))
     return 0
 
 

@@ -119,6 +119,37 @@ def test_real_clip_gives_a_ranked_explained_result(client, selfie_clip):
     assert out[CHART] is not None
 
 
+def test_the_answer_is_sent_before_the_overlay_is_drawn(client, selfie_clip, tmp_path):
+    """A new clip gets two updates: the verdict, the closest signs and the timings as soon as the engine
+    answers (no overlay, no chart yet: the banner says they are being drawn), then the same answer with the
+    overlay and the chart; a script's predict() gets the last. The same clip again: one update (cached)."""
+    from gradio_client import handle_file
+
+    from benchmarks.bench_demo import fresh_copy
+
+    clip = fresh_copy(selfie_clip, tmp_path, 1)  # the same video, new bytes: not in the server's landmark cache
+    job = client.submit(handle_file(str(clip)), api_name="/recognise_video")
+    last = job.result(timeout=300)
+    updates = job.outputs()
+    assert len(updates) == 2, [u[BANNER] for u in updates]
+    first = updates[0]
+    assert first[SKELETON] is None and first[CHART] is None
+    drawing = " · drawing the landmarks over the clip and the chart…"
+    assert drawing in html.unescape(first[BANNER]) and drawing not in html.unescape(last[BANNER])
+    assert html.unescape(first[BANNER]).replace(drawing, "") == html.unescape(last[BANNER])
+    assert first[EXPLAINED] == last[EXPLAINED]
+    assert (first[RAW]["label"], first[RAW]["results"]) == (last[RAW]["label"], last[RAW]["results"])
+    stages = [row[0] for row in first[TIMINGS]["data"]]
+    assert stages[0] == "decode + landmarks" and "render" not in stages
+    assert "render" in [row[0] for row in last[TIMINGS]["data"]]
+    assert probe_codec(last[SKELETON]) == "h264" and last[CHART] is not None
+
+    again = client.submit(handle_file(str(clip)), api_name="/recognise_video")
+    cached = again.result(timeout=300)
+    assert len(again.outputs()) == 1 and probe_codec(cached[SKELETON]) == "h264"
+    assert cached[RAW]["results"] == last[RAW]["results"]
+
+
 def test_held_out_examples_of_shipped_signs_give_their_sign(client):
     refs = _reference_sample_ids()
     seen = 0

@@ -21,8 +21,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,7 @@ class Outcome:
     points: np.ndarray | None = None  # the landmarks the engine saw (kept for a "wrong answer?" flag)
     preview: Path | None = None  # a browser-playable copy of the input, when the browser cannot play it
     clip: str = ""  # the clip's name
+    drawing: bool = False  # the answer is ready; the overlay (and preview) are still being drawn
 
 
 @dataclass
@@ -220,8 +221,8 @@ class DemoBackend:
         # anything is decoded (too long, too many pixels a frame, or a decoding bomb: more than
         # MAX_DECODE_MPIX megapixels in all), then read with its limits (fast clips at MODEL_FPS).
         try:
-            self.service.check_clip(path, path.name)
-            reader = VideoReader(path, display_name=path.name, **self.service.clip_limits())
+            info = self.service.check_clip(path, path.name)
+            reader = VideoReader(path, display_name=path.name, info=info, **self.service.clip_limits())  # probed once
         except VideoError as exc:
             raise DemoInputError(f"That file cannot be used: {_api_message(exc)}.") from None
         total = reader.info.frame_count or max(1, round((reader.info.duration_s or 2.0) * reader.info.fps))
@@ -265,40 +266,66 @@ class DemoBackend:
 
     def recognise_clip(self, path: str | Path | None, progress: Progress = None, name: str | None = None,
                        expected: str | None = None) -> Outcome:
-        """Upload / webcam recording / example clip -> Outcome (never raises)."""
+        """Upload / webcam recording / example clip -> Outcome, overlay drawn (never raises)."""
+        outcome = Outcome(error=unexpected(RuntimeError("no outcome")))
+        for outcome in self.recognise_clip_steps(path, progress, name, expected):  # noqa: B007
+            pass
+        return outcome
+
+    def recognise_clip_steps(self, path: str | Path | None, progress: Progress = None, name: str | None = None,
+                             expected: str | None = None) -> Iterator[Outcome]:
+        """The same, in steps for a page: the answer as soon as the engine gives it (``drawing`` True,
+        no overlay yet), then the same Outcome with the skeleton overlay. The overlay is no part of the
+        answer, so nobody waits for it to read the verdict. Never raises; a clip whose overlay is
+        ready (cached) answers in one step."""
+        answered = None
         try:
-            return self._recognise_clip(path, progress, name, expected)
+            for outcome in self._recognise_clip_steps(path, progress, name, expected):
+                answered = outcome
+                yield outcome
         except Exception as exc:  # a bug, not the user's input: logged, and said plainly in the page
             log.exception("recognising %s failed", path)
-            return Outcome(error=unexpected(exc))
+            if answered is None or answered.result is None:
+                yield Outcome(error=unexpected(exc))
+            else:  # the answer stands; only the drawing failed
+                yield replace(answered, drawing=False)
 
-    def _recognise_clip(self, path, progress, name, expected) -> Outcome:
+    def _recognise_clip_steps(self, path, progress, name, expected) -> Iterator[Outcome]:
         if not path:
-            return Outcome(error="No clip yet: record one with the webcam, upload a video "
-                                 "(mp4, webm, mov or avi) or click one of the examples.")
+            yield Outcome(error="No clip yet: record one with the webcam, upload a video "
+                                "(mp4, webm, mov or avi) or click one of the examples.")
+            return
         path = Path(path)
         name = name or path.name
         timings: dict[str, float] = {}
         try:
             _report(progress, 0.02, "Opening the clip")
             entry = self._landmarks(path, progress, timings)
-            _report(progress, 0.82, "Recognising")
+            reason = render.preview_reason(path) if entry.get("keeper") is not None else ""
+            if reason:  # Chromium cannot show the upload as it is (HEVC, a webm without a duration): an H.264
+                # copy for the input player, shown with the answer (a fraction of a second, only for such clips)
+                _report(progress, 0.85, "Making a preview your browser can play")
+                self._preview(entry, path, reason, timings)
+            _report(progress, 0.9, "Recognising")
             result = self._predict(entry["points"], entry["fps"])
         except DemoInputError as exc:
-            return Outcome(error=str(exc), timings=timings, source=name, clip=name)
+            yield Outcome(error=str(exc), timings=timings, source=name, clip=name)
+            return
         timings.update(self._engine_timings(result))
-        if entry.get("overlay") is None:
-            _report(progress, 0.9, "Drawing the skeleton")
-            start = time.perf_counter()
-            entry["overlay"] = self._render_overlay(entry, result)
-            timings["render"] = _ms(start)
-        entry.pop("keeper", None)  # frames go once drawn: only landmarks and file paths stay cached
         if expected is not None:
             result = {**result, "expected": expected}
         source = (f"{name}: {entry['n_frames']} frames, hands in {entry['hands']}"
                   + (f", {entry['realtime']:.1f}x real time" if entry.get("realtime") else ", landmarks cached"))
-        return Outcome(result=result, skeleton_video=entry["overlay"], timings=timings, source=source,
-                       points=entry["points"], preview=entry.get("preview"), clip=name)
+        outcome = Outcome(result=result, skeleton_video=entry["overlay"], timings=timings, source=source,
+                          points=entry["points"], preview=entry.get("preview"), clip=name)
+        if entry.get("overlay") is None:
+            yield replace(outcome, timings=dict(timings), drawing=True)  # the answer, now
+            start = time.perf_counter()
+            entry["overlay"] = self._render_overlay(entry, result)
+            timings["render"] = _ms(start)
+            outcome.skeleton_video = entry["overlay"]
+        entry.pop("keeper", None)  # frames go once drawn: only landmarks and file paths stay cached
+        yield outcome
 
     def _landmarks(self, path: Path, progress: Progress, timings: dict) -> dict:
         """The clip's landmarks (and, when it is new, the frames to draw on), cached by content."""
@@ -319,17 +346,23 @@ class DemoBackend:
         entry = {"sha": sha, "points": sequence.points, "draw": draw, "fps": sequence.fps, "n_frames": len(sequence),
                  "hands": extraction.detection_counts()["any_hand"], "realtime": extraction.realtime_factor,
                  "overlay": None, "preview": None, "keeper": keeper}
-        reason = render.preview_reason(path)
-        if reason:  # Chromium cannot show the upload as it is: a small H.264 copy for the input player
-            start = time.perf_counter()
-            try:
-                fps = sequence.fps / keeper.stride
-                entry["preview"] = render.encode_video(keeper.frames, fps, render.render_dir() / "preview")
-            except render.RenderError:
-                log.warning("could not write a preview of %s", path.name, exc_info=True)
-            timings[f"preview ({reason})"] = _ms(start)
         self.cache.put(sha, {k: v for k, v in entry.items() if k not in ("keeper", "draw")})
         return entry
+
+    def _preview(self, entry: dict, path: Path, reason: str, timings: dict) -> Path | None:
+        """A browser-playable H.264 copy of an upload from its kept frames (stored with the clip's landmarks)."""
+        keeper = entry["keeper"]
+        start = time.perf_counter()
+        try:
+            entry["preview"] = render.encode_video(keeper.frames, entry["fps"] / keeper.stride,
+                                                   render.render_dir() / "preview")
+        except render.RenderError:
+            log.warning("could not write a preview of %s", path.name, exc_info=True)
+        timings[f"preview ({reason})"] = _ms(start)
+        stored = self.cache.get(entry.get("sha", ""))
+        if stored is not None:
+            stored["preview"] = entry.get("preview")
+        return entry.get("preview")
 
     def _render_overlay(self, entry: dict, result: dict) -> Path | None:
         keeper = entry.get("keeper")

@@ -4,7 +4,8 @@ Every event a script needs has an ``api_name``, so everything the page does can 
 `gradio_client` (see tests/test_demo_client.py):
 
     /recognise_video  (video)                    -> banner, explained table, all scores, chart, skeleton,
-                                                    timings, raw, flag status, input preview
+                                                    timings, raw, flag status, input preview (a generator:
+                                                    the answer first, then the same with the skeleton)
     /run_example      (example id)               -> the same, for a built-in example ("sample:45", "clip:hoy_001.mp4")
     /random_sample    ()                         -> the same, for a random held-out stored clip
     /flag_result      (correction, consent)      -> status   (the last result of this session, kept as feedback)
@@ -139,6 +140,9 @@ def build_ui(backend: DemoBackend) -> gr.Blocks:
     return blocks
 
 
+DRAWING = "drawing the landmarks over the clip and the chart…"
+
+
 def _outcome_outputs(outcome: Outcome, thresholds: dict, input_update=None) -> tuple:
     """An Outcome -> (banner, explained, all scores, chart, skeleton, timings, raw, flag status, last, input)."""
     if input_update is None:
@@ -149,12 +153,19 @@ def _outcome_outputs(outcome: Outcome, thresholds: dict, input_update=None) -> t
                 {"error": outcome.error}, "", None, input_update)
     result = outcome.result
     last = {"points": outcome.points, "result": result, "clip": outcome.clip}
+    # The answer first; the chart and the overlay (a fraction of a second to draw, more on a busy machine) follow
+    # in the next update. (Plain values, not component updates: scripts read these outputs as files.)
+    if outcome.drawing:
+        skeleton, chart, source = None, None, f"{outcome.source} · {DRAWING}"
+    else:
+        skeleton = str(outcome.skeleton_video) if outcome.skeleton_video else None
+        chart, source = views.candidates_figure(result, thresholds), outcome.source
     return (
-        views.banner_markdown(result, thresholds, outcome.source),
+        views.banner_markdown(result, thresholds, source),
         views.ranked_html(result, thresholds),
         views.ranked_table(result),
-        views.candidates_figure(result, thresholds),
-        str(outcome.skeleton_video) if outcome.skeleton_video else None,
+        chart,
+        skeleton,
         views.timings_table(outcome.timings),
         {**views.as_dict(result), "source": outcome.source, "stage_timings_ms": outcome.timings},
         "",
@@ -208,9 +219,13 @@ def _recognise_tab(backend: DemoBackend) -> dict:
                 raw = gr.JSON(label="Engine result")
     outputs = [banner, explained, ranked, chart, skeleton, timings, raw, flag_status, last, video_in]
 
-    def recognise_video(video: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
-        outcome = backend.recognise_clip(video, progress=progress)
-        return _outcome_outputs(outcome, backend.thresholds())
+    def recognise_video(video: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008
+        # A generator: the verdict is sent as soon as the engine answers, the overlay (and a preview of a
+        # clip the browser cannot play) in a second update; a script's predict() returns the last one.
+        shown = False  # the input's preview (a clip the browser cannot play) is sent once, with the answer
+        for outcome in backend.recognise_clip_steps(video, progress=progress):
+            yield _outcome_outputs(outcome, backend.thresholds(), gr.skip() if shown else None)
+            shown = shown or outcome.preview is not None
 
     def run_example(example_id: str, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
         example = backend.example(example_id)

@@ -367,6 +367,7 @@ class VideoReader:
         max_frames: int | None = None,
         max_fps: float | None = None,
         display_name: str | None = None,
+        info: VideoInfo | None = None,
     ) -> None:
         if frame_stride < 1:
             raise ValueError(f"frame_stride must be at least 1, got {frame_stride}")
@@ -378,7 +379,8 @@ class VideoReader:
         self.max_frames = max_frames
         self.max_side = max_side
         self.prefetch = prefetch
-        self.info = probe_video(
+        # ``info``: what probe_video just gave for this file with these limits (the caller checked it): not probed again.
+        self.info = info if info is not None else probe_video(
             self.path, max_duration_s, max_pixels, max_frames=max_frames, max_fps=max_fps,
             display_name=self.display_name, frame_stride=frame_stride,
         )
