@@ -47,8 +47,9 @@ bench: install-dev
 
 # TFLite export (fp32 + int8) of the bundle's encoder and hands-only classifier, verified with the
 # LiteRT interpreter against ONNX Runtime, shipped in models/ when every check passes. The converter
-# (onnx2tf + TensorFlow, ~1.5 GB) lives in its own venv so it never touches the main one.
-TFLITE_VENV ?= .venv-tflite
+# (litert-torch + CPU torch + ai-edge-quantizer + ai-edge-litert, pinned in requirements-tflite.txt)
+# lives in its own venv so it never touches the main one's pins.
+TFLITE_VENV ?= .venv-litert
 BUNDLE ?= models
 
 $(TFLITE_VENV)/installed: requirements-tflite.txt
