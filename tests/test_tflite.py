@@ -62,7 +62,7 @@ def test_export_on_the_fixture_bundle_verifies_and_ships(fixture_bundle, tmp_pat
     report = json.loads(report_path.read_text())
     assert report["passed"] and [m["model"] for m in report["models"]] == ["encoder", "classifier_fingerspelling"]
     for model in report["models"]:
-        assert model["torch_max_abs_diff"] <= 1e-5  # the torch rebuild of the ONNX graph, before converting
+        assert model["torch_max_abs_diff"] <= 1e-4  # the torch rebuild of the ONNX graph, before converting
         assert model["fp32"]["max_abs_diff"] <= 1e-4
         assert model["int8"]["min_cosine"] >= 0.999 and model["int8"]["top1_agreement"] == 1.0
         assert model["int8"]["bytes"] < model["fp32"]["bytes"]  # int8 weights, not a copy of the fp32 file
