@@ -27,18 +27,26 @@ def _until(condition, timeout_s: float):
     return None
 
 
-def _app_process(port: str) -> psutil.Process:
+def _app_process(port: int) -> psutil.Process:
+    """The app.py child of this process that listens on ``port``: other app.py children may run (the
+    session's shared demo server, tests/conftest.py `demo_server`, once a demo test has run first)."""
     for child in psutil.Process().children():
-        if any(part.endswith("app.py") for part in child.cmdline()):
+        try:
+            if not any(part.endswith("app.py") for part in child.cmdline()):
+                continue
+            listening = {c.laddr.port for c in child.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+        except psutil.Error:  # a child that ended meanwhile
+            continue
+        if port in listening:
             return child
-    raise AssertionError(f"no app.py child process for port {port}")
+    raise AssertionError(f"no app.py child process listening on port {port}")
 
 
 def test_workers_serve_inference_and_the_front_keeps_the_rest(tmp_path):
     held_out = [{"frames": sample_frames(first_index_of(label) + 3)[0]} for label in ("tea", "water", "coffee")]
     env = {**server_env(tmp_path), "API_WORKERS": "2", "RATE_LIMIT_WRITE": "0"}
     with running_app(env, tmp_path / "app.log") as url, httpx.Client(base_url=url, timeout=60) as http:
-        front = _app_process(url.rsplit(":", 1)[1])
+        front = _app_process(int(url.rsplit(":", 1)[1]))
 
         def via_worker():
             response = http.post("/v1/inference", json=held_out[0])
