@@ -18,6 +18,7 @@ Rules (all rank by the served order; they differ in what is thresholded):
   cosine       the answer's cosine similarity
   cos+margin   cosine + MARGIN_WEIGHT x its margin over the next sign (the served unknown-score)
   density      cosine minus the sign's density offset (each sign's own spread)
+  category     cosine minus its category's offset (CATEGORY_SIM_OFFSET: letters need more)
   served       the calibrated confidence as served: P(known) x softmax share
 """
 
@@ -48,6 +49,8 @@ def rule_scores(scored: Scored, ranker) -> dict[str, np.ndarray]:
         "cosine": cos,
         "cos+margin": scored.unknown_score,
         "density": cos - (density - ranker.median_density),
+        "category": cos - np.array([ranker.settings.CATEGORY_SIM_OFFSET.get(ranker.category(r.labels[0]), 0.0)
+                                    for r in scored.rankings]),
         "served": scored.confidence,
     }
 
@@ -113,7 +116,7 @@ def run(bundle: str, negatives: str | None) -> dict:
     return {"bundle": bundle, "rows": rows, "n_val_known": int(val.known.sum()), "n_val_unknown": int((~val.known).sum()),
             "n_known": int(test.known.sum()), "n_unknown": int((~test.known).sum()),
             "seconds": time.perf_counter() - t0, "settings": {k: getattr(ev.settings, k) for k in (
-                "SIM_THRESHOLD", "UNKNOWN_SCALE", "MARGIN_WEIGHT", "MIN_CONFIDENCE", "DENSITY_WEIGHT",
+                "SIM_THRESHOLD", "CATEGORY_SIM_OFFSET", "UNKNOWN_SCALE", "MARGIN_WEIGHT", "MIN_CONFIDENCE", "DENSITY_WEIGHT",
                 "CONFIDENCE_TEMPERATURE")}}
 
 

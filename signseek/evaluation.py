@@ -36,9 +36,9 @@ from .datasets.clips import ClipSet, load_clips
 from .datasets.splits import few_shot_episode, pick_references, split_by_mode
 from .engine import dtw as dtw_mod
 from .engine.search import ReferenceSet
-from .labels import IDLE_LABELS
+from .labels import IDLE_LABELS, category_of
 from .metrics import auroc, calibration_error, fpr_at_tpr, operating_point, ranking_metrics, wilson_interval
-from .ranker import Decision, Ranker, Ranking, sigmoid, softmax
+from .ranker import Decision, Ranker, Ranking, known_probability, softmax
 
 # ---------------------------------------------------------------------------- scored queries
 
@@ -181,6 +181,20 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, iters: int = 50) 
     return float(a), float(b)
 
 
+def _fit_offset(x: np.ndarray, y: np.ndarray, w: np.ndarray, slope: float, threshold: float, iters: int = 50) -> float:
+    """The shift t of a logistic's midpoint, its slope fixed: P(y=1) = sigmoid(slope * (x - threshold - t))."""
+    t = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(slope * (x - threshold - t), -60, 60)))
+        grad = -slope * np.sum(w * (y - p))  # d(log-likelihood)/dt
+        hess = slope * slope * np.sum(w * p * (1 - p)) + 1e-9
+        step = grad / hess
+        t += step
+        if abs(step) < 1e-9:
+            break
+    return float(t)
+
+
 def fit_temperature(scored: Scored, temperatures: Sequence[float] = tuple(np.geomspace(0.003, 1.0, 60))) -> float:
     """The softmax temperature that best predicts the right sign among the known queries (NLL)."""
     best, best_nll = float(temperatures[0]), np.inf
@@ -194,16 +208,26 @@ def fit_temperature(scored: Scored, temperatures: Sequence[float] = tuple(np.geo
 
 def fit_decision_rule(scored: Scored, settings, margin_weights: Sequence[float] = (0.0, 0.5, 1.0, 2.0),
                       target_unknown_accept: float = 0.05, min_known_precision: float = 0.99,
-                      idle_labels: Sequence[str] = IDLE_LABELS) -> dict:
+                      idle_labels: Sequence[str] = IDLE_LABELS, categories: dict[str, str] | None = None,
+                      min_per_category: int = 20, confidence_floor: float = 0.5) -> dict:
     """The decision rule's settings from validation queries (known and unknown, idle left out).
 
     1. CONFIDENCE_TEMPERATURE: the softmax temperature with the lowest NLL on known queries.
     2. MARGIN_WEIGHT, SIM_THRESHOLD, UNKNOWN_SCALE: p_known = sigmoid((cosine + w * cosine margin -
        SIM_THRESHOLD) / UNKNOWN_SCALE), a logistic fit of known (1) vs unknown (0) on a 1:1 mix;
        w is the one whose score separates them best (AUROC).
-    3. MIN_CONFIDENCE: the lowest confidence threshold at which at most ``target_unknown_accept``
-       of the unknown queries are accepted and accepted known queries are right at least
-       ``min_known_precision`` of the time.
+    3. CATEGORY_SIM_OFFSET: for each category of answer (``categories``: label -> category, else
+       `category_of`) with at least ``min_per_category`` known and unknown queries answered in it,
+       the shift of SIM_THRESHOLD that fits that category's queries best (same slope, 1:1), kept
+       only where it raises the bar (a category is never made more lenient than the global rule:
+       a confident wrong answer costs more than a refusal). Letters are static handshapes that
+       sit close together: a letter answer needs more.
+    4. MIN_CONFIDENCE: the lowest confidence threshold, and at least ``confidence_floor`` (an
+       accepted answer is more likely right than wrong: the confidence is that probability), at
+       which at most ``target_unknown_accept`` of the unknown queries are accepted and accepted
+       known queries are right at least ``min_known_precision`` of the time. An unknown query counts as accepted when its
+       confidence passes, even if its answer is idle: a deployment of enrolled signs only has no
+       idle references, and the threshold must hold there too.
     Returns {"settings": {...}, "validation": metrics at the chosen point, "candidates": [...]}.
     """
     keep = ~np.isin(scored.truth, list(idle_labels))
@@ -222,14 +246,25 @@ def fit_decision_rule(scored: Scored, settings, margin_weights: Sequence[float] 
                            "SIM_THRESHOLD": float(-b / a) if a > 0 else float(np.median(u)),
                            "UNKNOWN_SCALE": float(1.0 / a) if a > 0 else 1.0})
     best = max(candidates, key=lambda c: (round(c["auroc"], 4), -c["MARGIN_WEIGHT"]))
+    scale = float(np.clip(best["UNKNOWN_SCALE"], 1e-4, 1.0))
+    category = np.array([(categories or {}).get(r.labels[0]) or category_of(r.labels[0]) for r in s.rankings])
+    u = cos + best["MARGIN_WEIGHT"] * cos_margin
+    offsets, fitted_offsets = {}, {}
+    for name in sorted(set(category.tolist()) - {"idle"}):
+        m = category == name
+        if min(int((s.known & m).sum()), int((~s.known & m).sum())) >= min_per_category:
+            fitted_offsets[name] = round(float(_fit_offset(u[m], y[m], balanced_weights(s.known[m]), 1.0 / scale,
+                                                           best["SIM_THRESHOLD"])), 6)
+            if fitted_offsets[name] > 0:  # only ever stricter than the global rule: a wrong answer costs more
+                offsets[name] = min(fitted_offsets[name], 1.0)
     tuned = settings.model_copy(update={"CONFIDENCE_TEMPERATURE": temperature, "MARGIN_WEIGHT": best["MARGIN_WEIGHT"],
-                                        "SIM_THRESHOLD": best["SIM_THRESHOLD"],
-                                        "UNKNOWN_SCALE": float(np.clip(best["UNKNOWN_SCALE"], 1e-4, 1.0))})
+                                        "SIM_THRESHOLD": best["SIM_THRESHOLD"], "UNKNOWN_SCALE": scale,
+                                        "CATEGORY_SIM_OFFSET": offsets})
     # confidence of every validation query under the fitted rule (same rankings: no re-ranking)
-    conf = np.array([_confidence(r, d, tuned) for r, d in zip(s.rankings, s.decisions, strict=True)])
+    conf = np.array([_confidence(r, d, tuned, c) for r, d, c in zip(s.rankings, s.decisions, category, strict=True)])
     right = s.correct
     chosen = None
-    for threshold in np.unique(np.round(conf, 4)):
+    for threshold in np.unique(np.round(np.maximum(conf, confidence_floor), 4)):
         point = operating_point(threshold, conf[s.known], right[s.known], conf[~s.known])
         if point.unknown_accept <= target_unknown_accept and point.known_precision >= min_known_precision:
             chosen = point
@@ -238,8 +273,9 @@ def fit_decision_rule(scored: Scored, settings, margin_weights: Sequence[float] 
         chosen = operating_point(1.0, conf[s.known], right[s.known], conf[~s.known])
     values = {"CONFIDENCE_TEMPERATURE": temperature, "MARGIN_WEIGHT": best["MARGIN_WEIGHT"],
               "SIM_THRESHOLD": round(best["SIM_THRESHOLD"], 6), "UNKNOWN_SCALE": round(tuned.UNKNOWN_SCALE, 6),
-              "MIN_CONFIDENCE": round(float(chosen.threshold), 6)}
+              "CATEGORY_SIM_OFFSET": offsets, "MIN_CONFIDENCE": round(float(chosen.threshold), 6)}
     return {"settings": values, "validation": chosen.to_dict(), "candidates": candidates,
+            "category_offsets_fitted": fitted_offsets,
             "n_known": int(s.known.sum()), "n_unknown": int((~s.known).sum()),
             "target_unknown_accept": target_unknown_accept, "min_known_precision": min_known_precision}
 
@@ -319,10 +355,9 @@ def calibrate_study(ev: Evaluation, clips: ClipSet, val_labels: Sequence[str], s
     return fit
 
 
-def _confidence(ranking: Ranking, decision: Decision, settings) -> float:
+def _confidence(ranking: Ranking, decision: Decision, settings, category: str) -> float:
     u = float(ranking.cosine[0] + settings.MARGIN_WEIGHT * decision.cosine_margin)
-    p_known = sigmoid((u - settings.SIM_THRESHOLD) / settings.UNKNOWN_SCALE)
-    return p_known * float(softmax(ranking.refined, settings.CONFIDENCE_TEMPERATURE)[0])
+    return known_probability(u, category, settings) * float(softmax(ranking.refined, settings.CONFIDENCE_TEMPERATURE)[0])
 
 
 # ---------------------------------------------------------------------------- protocols
@@ -383,8 +418,6 @@ class Evaluation:
             embeddings, _ = self.embed(part)
         elif index is not None:
             embeddings = embeddings[np.asarray(index, dtype=np.int64)]
-        from .labels import category_of
-
         rows = [{"label": lab, "source": Path(part.source).stem, "session": int(ses), "sample_id": str(i)}
                 for lab, ses, i in zip(part.labels, part.sessions, part.ids, strict=True)]
         return ReferenceSet(embeddings, part.labels.tolist(), [category_of(x) for x in part.labels],

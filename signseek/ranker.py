@@ -20,6 +20,8 @@ from enum import Enum
 
 import numpy as np
 
+from .labels import category_of
+
 
 class Reason(str, Enum):
     """Why the top answer was not accepted ("none" when it was)."""
@@ -80,7 +82,7 @@ class Ranking:
     reference_index: np.ndarray  # each label's best reference (an index into the ReferenceSet)
     prototype_similarity: dict[str, float] = field(default_factory=dict)
     prototype_label: str | None = None
-    density_offset: np.ndarray | None = None  # DENSITY_WEIGHT x (the sign's density - the median's)
+    density_offset: np.ndarray | None = None  # DENSITY_WEIGHT x max(0, the sign's density - the median's)
     timings_ms: dict[str, float] = field(default_factory=dict)  # search (the batch's share), dtw
 
 
@@ -121,6 +123,12 @@ def sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0))))
 
 
+def known_probability(score: float, category: str | None, settings) -> float:
+    """p_known: how likely an answer with this unknown-score (of that category) is a known sign."""
+    threshold = settings.SIM_THRESHOLD + settings.CATEGORY_SIM_OFFSET.get(category or "", 0.0)
+    return sigmoid((score - threshold) / settings.UNKNOWN_SCALE)
+
+
 def softmax(values: np.ndarray, temperature: float) -> np.ndarray:
     z = np.asarray(values, dtype=np.float64) / temperature
     z = z - z.max()
@@ -139,13 +147,17 @@ class Ranker:
 
     The rule (settings, calibrated into the bundle by `signseek.evaluation.fit_decision_rule`):
       order       refined = (1 - DTW_WEIGHT) x cosine + DTW_WEIGHT x exp(-dtw / DTW_SCALE), top DTW_TOP_N,
-                  minus DENSITY_WEIGHT x (the sign's density - the median sign's). A sign's density is
-                  how close its references sit to each other (median cosine of each to its nearest
-                  sibling): 32 near-identical clips of a shipped sign would otherwise out-vote the 3
-                  clips of a new one by sheer number, so the best of many is discounted by how tight they are
+                  minus DENSITY_WEIGHT x (the sign's density - the median sign's, when positive). A
+                  sign's density is how close its references sit to each other (median cosine of each
+                  to its nearest sibling): 32 near-identical clips of a shipped sign would otherwise
+                  out-vote the 3 clips of a new one by sheer number, so the best of many is discounted
+                  by how tight they are. A looser sign than the median gets no bonus: 3 loose clips
+                  enrolled under one name would otherwise steal the shipped signs' queries
       unknown     score = cosine of the answer + MARGIN_WEIGHT x (its cosine minus the next label's);
-                  p_known = sigmoid((score - SIM_THRESHOLD) / UNKNOWN_SCALE). DTW is left out of it
-                  on purpose: DTW distance tracks the recording sitting more than the sign.
+                  p_known = sigmoid((score - SIM_THRESHOLD - CATEGORY_SIM_OFFSET[the answer's
+                  category]) / UNKNOWN_SCALE): a letter (a static handshape) needs a higher score
+                  than a word, because letters sit closer to each other. DTW is left out of it on
+                  purpose: DTW distance tracks the recording sitting more than the sign.
       confidence  p_known x softmax(refined / CONFIDENCE_TEMPERATURE)[answer]
       accept      the answer is not idle, confidence >= MIN_CONFIDENCE, refined margin >= SIM_MARGIN,
                   and (PROTOTYPE_CHECK) the nearest prototype agrees
@@ -175,6 +187,10 @@ class Ranker:
     @property
     def labels(self) -> list[str]:
         return sorted(set(self.references.labels))
+
+    def category(self, label: str) -> str:
+        """The label's category: as enrolled or shipped, else by `signseek.labels.category_of`."""
+        return self.categories.get(label) or category_of(label)
 
     # ------------------------------------------------------------------ ranking
 
@@ -230,8 +246,10 @@ class Ranker:
                 # labels not re-ranked are at least as far as the farthest re-ranked one
                 filled = np.where(np.isnan(scores), np.nanmin(scores[:n]), scores)
                 refined = (1 - s.DTW_WEIGHT) * cosine + s.DTW_WEIGHT * filled
-            offset = s.DENSITY_WEIGHT * (np.array([self.density.get(x, self.median_density) for x in h.labels])
-                                         - self.median_density)
+            # only ever a discount: a sign whose few clips are loose (a hesitant take, or clips of
+            # two signs under one name) must not earn a bonus over the shipped signs
+            offset = s.DENSITY_WEIGHT * np.maximum(
+                np.array([self.density.get(x, self.median_density) for x in h.labels]) - self.median_density, 0.0)
             refined = refined - offset
             order = np.argsort(-refined, kind="stable")
             labels = [h.labels[j] for j in order]
@@ -259,11 +277,11 @@ class Ranker:
     def decide(self, ranking: Ranking) -> Decision:
         s = self.settings
         score, cos_margin = self.unknown_score(ranking)
-        p_known = sigmoid((score - s.SIM_THRESHOLD) / s.UNKNOWN_SCALE)
+        top = ranking.labels[0]
+        p_known = known_probability(score, self.category(top), s)
         probabilities = p_known * softmax(ranking.refined, s.CONFIDENCE_TEMPERATURE)
         refined = ranking.refined
         margin = float(refined[0] - refined[1]) if len(refined) > 1 else 1.0
-        top = ranking.labels[0]
         confidence = float(probabilities[0])
         if top in self.idle_labels:
             reason = Reason.IDLE

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     UNKNOWN_SCALE: float = Field(0.05, gt=0.0, le=1.0)  # how fast p_known rises around SIM_THRESHOLD
     MARGIN_WEIGHT: float = Field(0.0, ge=0.0, le=10.0)  # weight of the cosine margin in the unknown-score
     MIN_CONFIDENCE: float = Field(0.5, ge=0.0, le=1.0)  # accept when the calibrated confidence reaches it
+    # Added to SIM_THRESHOLD for an answer of that category (signseek.labels: letter, word, ...):
+    # static handshapes (letters) sit closer to each other than words, so a letter answer needs a
+    # higher score to be believed. Categories not listed use SIM_THRESHOLD as it is. JSON in the env.
+    CATEGORY_SIM_OFFSET: dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(default_factory=dict)
     SIM_MARGIN: float = Field(0.01, ge=0.0, le=2.0)  # refined top-1 minus top-2 below this: ambiguous
     DENSITY_WEIGHT: float = Field(0.0, ge=0.0, le=5.0)  # discount a sign by how tight its references are
     PROTOTYPE_CHECK: bool = True  # reject when the nearest prototype disagrees with the top-1
@@ -136,6 +140,7 @@ BUNDLE_TUNABLE = frozenset(
     {
         "MOTION_FLOOR",
         "SIM_THRESHOLD",
+        "CATEGORY_SIM_OFFSET",
         "UNKNOWN_SCALE",
         "MARGIN_WEIGHT",
         "MIN_CONFIDENCE",

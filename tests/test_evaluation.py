@@ -77,12 +77,38 @@ def test_fit_decision_rule_separates_known_from_unknown_on_validation_scores():
     fit = fit_decision_rule(score(Ranker(refs, base), val_emb, None, val_truth), base, target_unknown_accept=0.02)
     values = fit["settings"]
     assert set(values) == {"CONFIDENCE_TEMPERATURE", "MARGIN_WEIGHT", "SIM_THRESHOLD", "UNKNOWN_SCALE",
-                           "MIN_CONFIDENCE"}
+                           "CATEGORY_SIM_OFFSET", "MIN_CONFIDENCE"}
+    assert values["CATEGORY_SIM_OFFSET"].keys() <= {"word"}  # s0..s5 are words; no letter answers to fit
     assert fit["validation"]["unknown_accept"] <= 0.02
     test_emb, test_truth = queries(300)
     metrics = decision_metrics(score(Ranker(refs, base.model_copy(update=values)), test_emb, None, test_truth))
     assert metrics["auroc"] > 0.99 and metrics["known_accept"] > 0.9 and metrics["unknown_accept"] < 0.05
     assert metrics["ece"] < 0.1 and metrics["max_unknown_confidence"] < 0.9
+
+
+def test_a_category_whose_unknowns_sit_closer_gets_a_higher_threshold():
+    """Letters (static handshapes) sit close to each other: an unknown letter is nearer a known
+    letter than an unknown word is to a known word. The fitted offset raises the letters' threshold;
+    the words' fitted offset is negative and is not applied (never more lenient than the global
+    rule); the fitted rule accepts the known queries of both."""
+    rng = np.random.default_rng(3)
+    centres = _unit(rng.standard_normal((8, DIM)))
+    labels = ["a", "b", "c", "d", "w0", "w1", "w2", "w3"]
+    refs = ReferenceSet(_unit(np.repeat(centres, 5, 0) + 0.03 * rng.standard_normal((40, DIM))),
+                        np.repeat(labels, 5).tolist())
+    base = Settings(_env_file=None, DTW_ENABLED=False, PROTOTYPE_CHECK=False, SIM_MARGIN=0.0)
+    pick = rng.integers(0, 8, 400)
+    known = _unit(centres[pick] + 0.04 * rng.standard_normal((400, DIM)))
+    near = np.arange(400) % 4  # unknown letters sit near a known letter, unknown words farther from a word
+    unknown_letters = _unit(centres[near] + 0.14 * rng.standard_normal((400, DIM)))
+    unknown_words = _unit(centres[4 + near] + 0.30 * rng.standard_normal((400, DIM)))
+    emb = np.concatenate([known, unknown_letters, unknown_words])
+    truth = [labels[i] for i in pick] + ["z"] * 400 + ["other"] * 400
+    fit = fit_decision_rule(score(Ranker(refs, base), emb, None, truth), base)
+    offsets, fitted = fit["settings"]["CATEGORY_SIM_OFFSET"], fit["category_offsets_fitted"]
+    assert fitted["letter"] > 0 > fitted["word"], fitted
+    assert offsets == {"letter": fitted["letter"]}
+    assert fit["validation"]["known_accept"] > 0.9 and fit["validation"]["unknown_accept"] <= 0.05
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,31 @@ def test_a_close_query_is_accepted_with_a_calibrated_confidence(references):
     assert np.isclose(decision.probabilities.sum(), decision.p_known)
 
 
+def test_a_category_offset_moves_the_threshold_for_that_category_only(references):
+    """CATEGORY_SIM_OFFSET raises the bar for one category: the same cosine is known for a word
+    and unknown for a sign of the raised category."""
+    query = toward(0, 0.83)
+    plain = ranker(references)
+    as_word = ranker(references, CATEGORY_SIM_OFFSET={"letter": 0.05})
+    raised = Ranker(references, as_word.settings, idle_labels=("-",), categories={"hello": "letter"})
+    assert plain.decide(plain.rank(query)).accepted and as_word.decide(as_word.rank(query)).accepted
+    decision = raised.decide(raised.rank(query))
+    assert not decision.accepted and decision.reason is Reason.UNKNOWN_SIGN
+    assert decision.p_known == pytest.approx(sigmoid((raised.rank(query).cosine[0] - 0.85) / 0.02))
+
+
+def test_a_loose_enrolled_sign_gets_no_density_bonus(references):
+    """The density offset discounts tight signs; a sign enrolled from 3 clips that sit far apart
+    (a hesitant take, two signs under one name) is not boosted, so it cannot steal the query of a
+    shipped sign it is only loosely near."""
+    loose = ReferenceSet(np.stack([toward(0, 0.9, other=3), unit(axis(4)), unit(axis(5))]), ["loose"] * 3)
+    r = ranker(references.concat(loose), DENSITY_WEIGHT=1.0)
+    ranking = r.rank(toward(0, 0.97))
+    assert ranking.labels[0] == "hello"
+    assert ranking.density_offset.min() >= 0.0
+    assert r.density["loose"] < r.median_density  # loose indeed: before the fix this earned a bonus
+
+
 def test_a_far_query_is_an_unknown_sign_and_never_shows_high_confidence(references):
     r = ranker(references)
     decision = r.decide(r.rank(toward(0, 0.6)))
