@@ -329,7 +329,7 @@ def int8_recipe(module: OnnxModule) -> tuple[list, str]:
     int8 weights with float activations (weight-only). Why: the normalised features have a wide
     range with a few large values, and quantising them on the fly cost the shipped encoder a
     cosine of 0.99706 on one clip (0.99996 with this exception); trainer.export's ONNX int8 keeps
-    its feature projection float for the same reason."""
+    the features view's projection float for the same reason."""
     from ai_edge_quantizer import recipe
 
     first = next((key for key, (node, _) in zip(module.keys, module.steps, strict=True)
@@ -404,25 +404,45 @@ def top1(outputs: np.ndarray, references: np.ndarray | None, labels: np.ndarray 
     return labels[(unit @ references.T).argmax(-1)]
 
 
+def side_by_side(models: dict, features: np.ndarray, mask: np.ndarray, rounds: int = 3) -> dict[str, float]:
+    """Median ms for one clip through each model, timed in turn clip by clip (the order rotating),
+    so a load that changes during the run weighs on every model alike."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    names = list(models)
+    for r in range(rounds):
+        for i in range(len(features)):
+            f, m = features[i : i + 1], mask[i : i + 1]
+            shift = (r * len(features) + i) % len(names)
+            for name in names[shift:] + names[:shift]:
+                start = time.perf_counter()
+                models[name](f, m)
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(t)) for name, t in times.items()}
+
+
 def verify(name: str, onnx_path: Path, files: dict[str, Path], features, mask, references, labels) -> dict:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
     def onnx_model(f, m):
         return session.run(None, {"features": f.astype(np.float32), "mask": m.astype(np.float32)})[0]
 
-    reference, onnx_ms = run_all(onnx_model, features, mask)
+    lite = {kind: LiteModel(path) for kind, path in files.items()}
+    reference, _ = run_all(onnx_model, features, mask)
+    load = os.getloadavg()[0]
+    ms = side_by_side({"onnx": onnx_model, **lite}, features, mask)
     ref_top1 = top1(reference, references, labels)
     report = {"model": name, "onnx": onnx_path.name, "clips": int(len(features)),
               "input_shape": [1, int(features.shape[1]), int(features.shape[2])],
-              "onnx_bytes": onnx_path.stat().st_size, "onnx_ms": onnx_ms}
+              "onnx_bytes": onnx_path.stat().st_size, "onnx_ms": ms["onnx"], "load_average": load}
     for kind, path in files.items():
-        out, ms = run_all(LiteModel(path), features, mask)
+        out, _ = run_all(lite[kind], features, mask)
         cos = cosine(out, reference)
-        entry = {"file": path.name, "bytes": path.stat().st_size, "litert_ms": ms,
+        entry = {"file": path.name, "bytes": path.stat().st_size, "litert_ms": ms[kind],
                  "max_abs_diff": float(np.abs(out - reference).max()),
                  "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
                  "top1_agreement": float(np.mean(top1(out, references, labels) == ref_top1))}
