@@ -228,8 +228,11 @@ class DemoBackend:
         total = reader.info.frame_count or max(1, round((reader.info.duration_s or 2.0) * reader.info.fps))
         keeper = render.FrameKeeper(OVERLAY_MAX_FRAMES, expected=total)
 
-        def frames():
+        def frames(graph_side: int | None):
             for i, rgb in enumerate(reader):
+                # Shrunk here as the graph would shrink it (the same call: a no-op there then), so the frame
+                # kept for the overlay is shrunk from that, not from the full size (3 ms a 720p frame less).
+                rgb = downscale(rgb, graph_side)
                 keeper.offer(i, lambda rgb=rgb: downscale(rgb, OVERLAY_MAX_SIDE))
                 if i % 5 == 0:
                     _report(progress, 0.05 + 0.75 * min(1.0, i / total),
@@ -239,7 +242,8 @@ class DemoBackend:
         try:
             # The service's one Holistic graph: uploads through the API and the UI share it.
             with self.service.extract_lock:
-                result = extract_frames(frames(), reader.fps, extractor=self.service.holistic())
+                extractor = self.service.holistic()
+                result = extract_frames(frames(getattr(extractor, "max_side", None)), reader.fps, extractor=extractor)
         except NoPersonDetected:
             raise DemoInputError("No person was found in the clip: face the camera with your upper body "
                                  "and hands in view, in good light.") from None
