@@ -280,14 +280,17 @@ def test_upload_a_real_clip_and_get_a_ranked_explained_result(page, selfie_clip,
 
 
 def test_held_out_clips_of_shipped_signs_give_their_sign(page):
+    from playwright.sync_api import expect
+
     banner = click_example(page, "example-hello", "hello")  # a held-out clip of 'hello'
     assert "Recognised: hello" in banner and "Should give: 'hello'" in banner and "as expected" in banner
     assert ranked_signs(page)[0] == "hello"
-    assert page.locator("#recognise-chart .js-plotly-plot").count() == 1
+    # Plotly draws after the answer (its script loads with the page's first chart): wait for it.
+    expect(page.locator("#recognise-chart .js-plotly-plot")).to_have_count(1, timeout=WAIT_MS)
     shot(page, "02_example_known_sign")
     banner = click_example(page, "example-resting", "resting")
     assert banner.startswith("No sign") and "as expected" in banner
-    assert page.locator("#recognise-chart .js-plotly-plot").count() == 0  # nothing compared: no empty axes
+    expect(page.locator("#recognise-chart .js-plotly-plot")).to_have_count(0)  # nothing compared: no empty axes
     shot(page, "03_example_resting")
 
 
@@ -334,8 +337,10 @@ def test_rotated_hevc_phone_clip_is_previewed_and_recognised_upright(page, selfi
     # Chromium cannot play HEVC: the input now shows an H.264 preview, upright like the overlay.
     timings = page.locator("#recognise-timings").inner_text()
     assert "preview (codec)" in timings
+    page.locator("#recognise-skeleton video").wait_for(timeout=WAIT_MS)
     shown = videos(page, "#recognise-video")
     overlay = videos(page, "#recognise-skeleton")
+    assert shown and overlay
     for video in (*shown, *overlay):
         assert video["height"] > video["width"] > 0, video  # portrait, as the phone showed it
     # Chromium's own "Video not playable" for the HEVC upload is not shown: the preview answers it.
