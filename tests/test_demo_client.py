@@ -119,7 +119,7 @@ def test_real_clip_gives_a_ranked_explained_result(client, selfie_clip):
     assert out[CHART] is not None
 
 
-def test_the_answer_is_sent_before_the_overlay_is_drawn(client, selfie_clip, tmp_path):
+def test_the_answer_is_sent_before_the_overlay_is_drawn(client, takes, tmp_path):
     """A new clip gets two updates: the verdict, the closest signs and the timings as soon as the engine
     answers (no overlay, no chart yet: the banner says they are being drawn), then the same answer with the
     overlay and the chart; a script's predict() gets the last. The same clip again: one update (cached)."""
@@ -127,7 +127,7 @@ def test_the_answer_is_sent_before_the_overlay_is_drawn(client, selfie_clip, tmp
 
     from benchmarks.bench_demo import fresh_copy
 
-    clip = fresh_copy(selfie_clip, tmp_path, 1)  # the same video, new bytes: not in the server's landmark cache
+    clip = fresh_copy(takes[0], tmp_path, 1)  # a 40-frame cut, new bytes: not in the server's landmark cache
     job = client.submit(handle_file(str(clip)), api_name="/recognise_video")
     last = job.result(timeout=300)
     updates = job.outputs()
