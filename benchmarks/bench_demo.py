@@ -78,7 +78,14 @@ def one_upload(client, path: Path) -> dict:
     stages = {row[0]: float(row[1]) for row in timings["data"]}
     verdict = wall if verdict is None else verdict
     return {"wall": wall, "verdict": verdict, "progress": progress, "stages": stages,
-            "updates": len(job.outputs()), "label": out[6].get("label") if isinstance(out[6], dict) else None}
+            "updates": len(job.outputs()), "label": _answer(out[6])}
+
+
+def _answer(raw) -> str:
+    """The answer in a word: the sign, or "rejected (reason)"."""
+    if not isinstance(raw, dict):
+        return "?"
+    return str(raw["label"]) if raw.get("accepted") else f"rejected ({raw.get('rejection_reason') or raw.get('error')})"
 
 
 def run(runs: int, baseline: str, clips: list[Path], work: Path) -> dict:
