@@ -243,6 +243,13 @@ class _Node(torch.nn.Module):
 
 
 class OnnxModule(torch.nn.Module):
+    """An ONNX graph as a torch module for one input shape, the one of ``inputs`` (a sample).
+
+    The graph runs once here on the sample: nodes whose inputs are all constants, or that read only
+    a shape (fixed from now on), become constants; the others are replayed in ``forward``, each by
+    its ``_Node`` submodule, reading those constants as buffers (data) or arrays (shapes, axes).
+    """
+
     def __init__(self, model, inputs: dict[str, np.ndarray]) -> None:
         super().__init__()
         graph = model.graph
