@@ -99,8 +99,11 @@ def run(runs: int, baseline: str, clips: list[Path], work: Path) -> dict:
         clients = {}
         for name, tree in trees.items():
             port = free_port()
+            # Its own Gradio cache: an upload lands at a path made from its bytes, and a Gradio app deletes the
+            # files it received when it stops, so servers sharing /tmp/gradio delete each other's uploads.
             env = {**env_common, "PORT": str(port), "STORE_PATH": str(work / f"{name}.db"),
-                   "FEEDBACK_DIR": str(work / f"{name}-feedback"), "PYTHONPATH": str(tree)}
+                   "FEEDBACK_DIR": str(work / f"{name}-feedback"), "PYTHONPATH": str(tree),
+                   "GRADIO_TEMP_DIR": str(work / f"{name}-gradio")}
             url, _ = stack.enter_context(serve([sys.executable, str(tree / "app.py")], port, env, work / f"{name}.log",
                                                timeout_s=300, ready_paths=("/healthz", "/config")))
             clients[name] = Client(url + "/", verbose=False)
