@@ -7,7 +7,8 @@ On a few-shot study bundle the new signs are its held-out test labels (the encod
 them): k = 1, 3, 5 clips each (seeds 0-2) enrolled on top of the bundle's references, their other
 clips, the same clips mirrored (a left-handed signer) and the bundle's signs' held-out sittings
 queried (`signseek.evaluation.Evaluation.enrol`). Side by side: the served rule, and the same
-bundle with DENSITY_WEIGHT 0 (every sign scored by its best reference alone, as before).
+bundle without the few-references bonus (FEW_REFS_WEIGHT 0: every sign scored by its best
+reference alone, whatever its number of references).
 
 With ``--new-data`` (any bundle, e.g. the shipped `models/`): the new signs are that file's labels
 the bundle does not know (idle-like clips left out), enrolled signer by signer as a team would: for
@@ -48,12 +49,13 @@ def run(bundle: str, shots=(1, 3, 5), seeds=(0, 1, 2)) -> dict:
     known = set(ev.references.labels) - set(IDLE_LABELS)
     shipped = everything.subset([i for i in ev.split(everything)["test"] if everything.labels[i] in known])
     rows = []
-    for weight in (ev.settings.DENSITY_WEIGHT, 0.0):
-        ev.settings = ev.settings.model_copy(update={"DENSITY_WEIGHT": weight})
+    served = ev.settings
+    for rule, update in ((f"served (FEW_REFS_WEIGHT {served.FEW_REFS_WEIGHT})", {}),
+                         ("no few-references bonus", {"FEW_REFS_WEIGHT": 0.0})):
+        ev.settings = served.model_copy(update=update)
         for k in shots:
             runs = [ev.enrol(new, shipped, k, seed, mirrored) for seed in seeds]
-            rows.append({"DENSITY_WEIGHT": weight, "shots": k,
-                         **{key: float(np.mean([r[key] for r in runs])) for key in KEYS}})
+            rows.append({"rule": rule, "shots": k, **{key: float(np.mean([r[key] for r in runs])) for key in KEYS}})
     return {"bundle": bundle, "rows": rows, "n_new_labels": len(labels), "seeds": list(seeds),
             "n_shipped_queries": len(shipped)}
 
@@ -147,10 +149,10 @@ def markdown(result: dict, command: str) -> str:
              f"`{command}`: {result['n_new_labels']} signs the encoder never saw enrolled on top of "
              f"`{result['bundle']}`'s references, mean of seeds {result['seeds']}; "
              f"{result['n_shipped_queries']} held-out clips of the bundle's own signs.", "",
-             "| DENSITY_WEIGHT | k | new-sign top-1 | new accepted right | mirrored take top-1 | shipped top-1 before | after | change |",
+             "| rule | k | new-sign top-1 | new accepted right | mirrored take top-1 | shipped top-1 before | after | change |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
-        lines.append(f"| {r['DENSITY_WEIGHT']} | {r['shots']} | {r['new_top1']:.3f} | {r['new_accept']:.3f} | "
+        lines.append(f"| {r['rule']} | {r['shots']} | {r['new_top1']:.3f} | {r['new_accept']:.3f} | "
                      f"{r['mirrored_top1']:.3f} | {r['shipped_before_top1']:.3f} | {r['shipped_after_top1']:.3f} | "
                      f"{r['shipped_top1_change']:+.3f} |")
     return "\n".join(lines)

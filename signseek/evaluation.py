@@ -280,13 +280,18 @@ def fit_decision_rule(scored: Scored, settings, margin_weights: Sequence[float] 
             "target_unknown_accept": target_unknown_accept, "min_known_precision": min_known_precision}
 
 
+DENSITY_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+FEW_REFS_WEIGHTS = (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04)
+
+
 def fit_density_weight(ev: Evaluation, base: ReferenceSet, new: ClipSet, known: ClipSet, shots=(1, 3),
-                       seeds=(0, 1, 2), weights: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
-                       max_known_drop: float = 0.01) -> dict:
-    """DENSITY_WEIGHT from enrolment episodes on validation data: ``new`` labels enrolled
-    (``shots`` clips each, seeded) on top of ``base``; their other clips and ``known`` (held-out
-    clips of base's labels) queried. The weight with the best new-sign top-1 whose known top-1 stays
-    within ``max_known_drop`` of the known top-1 before enrolment. Returns the choice and the grid."""
+                       seeds=(0, 1, 2), weights: Sequence[float] = DENSITY_WEIGHTS,
+                       max_known_drop: float = 0.01, setting: str = "DENSITY_WEIGHT") -> dict:
+    """DENSITY_WEIGHT (or FEW_REFS_WEIGHT: ``setting``) from enrolment episodes on validation data:
+    ``new`` labels enrolled (``shots`` clips each, seeded) on top of ``base``; their other clips and
+    ``known`` (held-out clips of base's labels) queried. The weight with the best new-sign top-1
+    whose known top-1 stays within ``max_known_drop`` of the known top-1 before enrolment. Returns
+    the choice and the grid."""
     e_known, n_known = ev.embed(known)
     e_new, n_new = ev.embed(new)
     before = ranking_metrics(score(ev.ranker(base), e_known, n_known, known.labels).ranked_labels(),
@@ -298,16 +303,16 @@ def fit_density_weight(ev: Evaluation, base: ReferenceSet, new: ClipSet, known: 
             refs = base.concat(ev.references_from(new, episode.references, e_new))
             q = episode.queries
             for w in weights:
-                ranker = ev.ranker(refs, ev.settings.model_copy(update={"DENSITY_WEIGHT": w}))
+                ranker = ev.ranker(refs, ev.settings.model_copy(update={setting: w}))
                 got_new = score(ranker, e_new[q], [n_new[i] for i in q], new.labels[q]).ranked_labels()
                 got_known = score(ranker, e_known, n_known, known.labels).ranked_labels()
                 grid[w]["new"].append(ranking_metrics(got_new, new.labels[q])["top1"])
                 grid[w]["known"].append(ranking_metrics(got_known, known.labels)["top1"])
-    rows = [{"DENSITY_WEIGHT": w, "new_top1": float(np.mean(v["new"])), "known_top1": float(np.mean(v["known"]))}
+    rows = [{setting: w, "new_top1": float(np.mean(v["new"])), "known_top1": float(np.mean(v["known"]))}
             for w, v in grid.items()]
     allowed = [r for r in rows if r["known_top1"] >= before - max_known_drop] or rows[:1]
-    best = max(allowed, key=lambda r: (round(r["new_top1"], 4), -r["DENSITY_WEIGHT"]))
-    return {"DENSITY_WEIGHT": best["DENSITY_WEIGHT"], "grid": rows, "known_top1_before": before,
+    best = max(allowed, key=lambda r: (round(r["new_top1"], 4), -r[setting]))
+    return {setting: best[setting], "grid": rows, "known_top1_before": before,
             "max_known_drop": max_known_drop, "shots": list(shots), "seeds": list(seeds)}
 
 
@@ -334,24 +339,29 @@ def validation_episodes(ev: Evaluation, clips: ClipSet, val_labels: Sequence[str
 def calibrate_study(ev: Evaluation, clips: ClipSet, val_labels: Sequence[str], split_mode: str = "last_session",
                     max_refs_per_label: int = 32) -> dict:
     """Every setting of the rule from a few-shot study's validation labels (never its test labels):
-    DENSITY_WEIGHT from enrolling them (`fit_density_weight`), then the unknown-score and the
-    confidence from `validation_episodes` (`fit_decision_rule`). ``clips`` holds no test label."""
+    DENSITY_WEIGHT, then FEW_REFS_WEIGHT, from enrolling them (`fit_density_weight`), then the
+    unknown-score and the confidence from `validation_episodes` (`fit_decision_rule`). ``clips``
+    holds no test label."""
     embedded = ev.embed(clips)
     split = split_by_mode(clips.labels, clips.sessions, split_mode)
     train_rows = pick_references(clips.labels, clips.sessions, split_mode, "train", max_refs_per_label)
     is_val = np.isin(clips.labels, list(val_labels))
     base = ev.references_from(clips, train_rows[~is_val[train_rows]], embedded[0])
-    density = fit_density_weight(ev, base, clips.subset(np.flatnonzero(is_val)),
-                                 clips.subset(split["val"][~is_val[split["val"]]]))
+    new, known = clips.subset(np.flatnonzero(is_val)), clips.subset(split["val"][~is_val[split["val"]]])
+    density = fit_density_weight(ev, base, new, known)
     ev.settings = ev.settings.model_copy(update={"DENSITY_WEIGHT": density["DENSITY_WEIGHT"]})
+    few_refs = fit_density_weight(ev, base, new, known, weights=FEW_REFS_WEIGHTS, setting="FEW_REFS_WEIGHT")
+    ev.settings = ev.settings.model_copy(update={"FEW_REFS_WEIGHT": few_refs["FEW_REFS_WEIGHT"]})
     fit = fit_decision_rule(validation_episodes(ev, clips, val_labels, split_mode, max_refs_per_label, embedded),
                             ev.settings)
     fit["settings"]["DENSITY_WEIGHT"] = density["DENSITY_WEIGHT"]
-    fit["density"] = density
+    fit["settings"]["FEW_REFS_WEIGHT"] = few_refs["FEW_REFS_WEIGHT"]
+    fit["density"], fit["few_refs"] = density, few_refs
     fit["protocol"] = (f"each few-shot validation label of {sorted(val_labels)} in turn unknown (all its clips); "
                        "the others and the trained labels enrolled from their training sessions, their validation "
-                       "sessions queried as known; 1:1 known:unknown; idle clips left out. DENSITY_WEIGHT first, "
-                       "from enrolling the validation labels (1 and 3 clips, seeds 0-2) on top of the trained labels")
+                       "sessions queried as known; 1:1 known:unknown; idle clips left out. DENSITY_WEIGHT and "
+                       "FEW_REFS_WEIGHT first, from enrolling the validation labels (1 and 3 clips, seeds 0-2) on top "
+                       "of the trained labels")
     return fit
 
 

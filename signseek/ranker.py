@@ -182,6 +182,11 @@ class Ranker:
                               if cat}, **(categories or {})}
         self.n_labels = len(set(references.labels))
         self.density, self.median_density = label_density(references.embeddings, references.labels)
+        names, counts = np.unique(np.asarray(references.labels).astype(str), return_counts=True)
+        median_count = float(np.median(counts))
+        # ln(median count / count) for signs with fewer references than the median sign, else 0
+        self.few_refs = {str(n): float(np.log(median_count / c)) for n, c in zip(names, counts, strict=True)
+                         if c < median_count}
         self._normalised_refs: dict[int, np.ndarray] = {}
 
     @property
@@ -250,6 +255,8 @@ class Ranker:
             # two signs under one name) must not earn a bonus over the shipped signs
             offset = s.DENSITY_WEIGHT * np.maximum(
                 np.array([self.density.get(x, self.median_density) for x in h.labels]) - self.median_density, 0.0)
+            if s.FEW_REFS_WEIGHT:
+                offset = offset - s.FEW_REFS_WEIGHT * np.array([self.few_refs.get(x, 0.0) for x in h.labels])
             refined = refined - offset
             order = np.argsort(-refined, kind="stable")
             labels = [h.labels[j] for j in order]

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     CATEGORY_SIM_OFFSET: dict[str, Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(default_factory=dict)
     SIM_MARGIN: float = Field(0.01, ge=0.0, le=2.0)  # refined top-1 minus top-2 below this: ambiguous
     DENSITY_WEIGHT: float = Field(0.0, ge=0.0, le=5.0)  # discount a sign by how tight its references are
+    # A sign with fewer references than the median sign gains FEW_REFS_WEIGHT x ln(median count /
+    # its count): the best of 32 clips beats the best of 3 by chance alone.
+    FEW_REFS_WEIGHT: float = Field(0.0, ge=0.0, le=1.0)
     PROTOTYPE_CHECK: bool = True  # reject when the nearest prototype disagrees with the top-1
     CONFIDENCE_TEMPERATURE: float = Field(0.05, gt=0.0)  # softmax over the signs' refined similarities
     CLASSIFIER_MIN_CONFIDENCE: float = Field(0.4, ge=0.0, le=1.0)  # hands-only classifier gate
@@ -93,6 +96,10 @@ class Settings(BaseSettings):
     # holistic: full legacy Holistic with the face mesh. A bundle whose features read face points
     # always gets holistic.
     LANDMARKS_MODE: Literal["fast", "holistic"] = "fast"
+    # A clip uploaded to be recognised (the demo's upload / webcam recording, POST /v1/inference/video)
+    # goes through MediaPipe every n-th frame; the service resamples the landmarks back to MODEL_FPS.
+    # Enrolment clips always use every frame. 2 halves the wait; its accuracy: BENCHMARKS.md (stride 2).
+    UPLOAD_FRAME_STRIDE: int = Field(2, ge=1, le=4)
 
     # Input limits (the API enforces them).
     MAX_FRAMES: int = Field(600, ge=1)
@@ -145,6 +152,7 @@ BUNDLE_TUNABLE = frozenset(
         "MARGIN_WEIGHT",
         "MIN_CONFIDENCE",
         "DENSITY_WEIGHT",
+        "FEW_REFS_WEIGHT",
         "SIM_MARGIN",
         "CONFIDENCE_TEMPERATURE",
         "CLASSIFIER_MIN_CONFIDENCE",

@@ -93,6 +93,20 @@ def test_a_loose_enrolled_sign_gets_no_density_bonus(references):
     assert r.density["loose"] < r.median_density  # loose indeed: before the fix this earned a bonus
 
 
+def test_a_sign_with_fewer_references_gains_by_count_not_by_looseness(references):
+    """FEW_REFS_WEIGHT x ln(median count / count): one clip of a new sign a little farther from the
+    query (cosine 0.703) than a 4-clip sign (0.711) wins only with the bonus; the bonus depends on
+    the count alone, not on how loose the clips are."""
+    new = ReferenceSet(toward(3, 1.0)[None], ["new"])
+    query = unit(0.96 * axis(0) + 0.95 * axis(3))
+    plain = ranker(references.concat(new))
+    bonus = ranker(references.concat(new), FEW_REFS_WEIGHT=0.02)
+    assert plain.rank(query).labels[0] == "hello"
+    ranking = bonus.rank(query)
+    assert ranking.labels[0] == "new"
+    assert bonus.few_refs == {"new": pytest.approx(np.log(4.0))}  # every other sign has 4 references
+
+
 def test_a_far_query_is_an_unknown_sign_and_never_shows_high_confidence(references):
     r = ranker(references)
     decision = r.decide(r.rank(toward(0, 0.6)))

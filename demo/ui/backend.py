@@ -205,10 +205,12 @@ class DemoBackend:
 
     # ------------------------------------------------------------------ extraction
 
-    def extract_clip(self, path: str | Path, progress: Progress = None):
+    def extract_clip(self, path: str | Path, progress: Progress = None, recognise: bool = True):
         """A clip -> (ExtractionResult, FrameKeeper of small RGB frames). DemoInputError if unusable.
 
-        At most OVERLAY_MAX_FRAMES frames are kept, downscaled, whatever the clip's length.
+        At most OVERLAY_MAX_FRAMES frames are kept, downscaled, whatever the clip's length. A clip to
+        recognise is read as the API's video route reads one (``service.read_options``: every
+        UPLOAD_FRAME_STRIDE-th frame); an enrolment clip (``recognise`` False) every frame.
         """
         from signseek.landmarks.extract import ExtractionError, NoPersonDetected, extract_frames
         from signseek.landmarks.video import VideoError, VideoReader, downscale
@@ -222,10 +224,12 @@ class DemoBackend:
         # MAX_DECODE_MPIX megapixels in all), then read with its limits (fast clips at MODEL_FPS).
         try:
             info = self.service.check_clip(path, path.name)
-            reader = VideoReader(path, display_name=path.name, info=info, **self.service.clip_limits())  # probed once
+            reader = VideoReader(path, display_name=path.name, info=info,  # probed once
+                                 **self.service.read_options(recognise))
         except VideoError as exc:
             raise DemoInputError(f"That file cannot be used: {_api_message(exc)}.") from None
         total = reader.info.frame_count or max(1, round((reader.info.duration_s or 2.0) * reader.info.fps))
+        total = max(1, -(-total // reader.frame_stride))  # the frames the reader yields
         keeper = render.FrameKeeper(OVERLAY_MAX_FRAMES, expected=total)
 
         def frames(graph_side: int | None):
@@ -331,11 +335,13 @@ class DemoBackend:
         entry.pop("keeper", None)  # frames go once drawn: only landmarks and file paths stay cached
         yield outcome
 
-    def _landmarks(self, path: Path, progress: Progress, timings: dict) -> dict:
-        """The clip's landmarks (and, when it is new, the frames to draw on), cached by content."""
+    def _landmarks(self, path: Path, progress: Progress, timings: dict, recognise: bool = True) -> dict:
+        """The clip's landmarks (and, when it is new, the frames to draw on), cached by content and by
+        how it was read (a clip to recognise every UPLOAD_FRAME_STRIDE-th frame, an enrolment clip every frame)."""
         if not path.is_file():
             raise DemoInputError(f"The file {path.name} is not there any more: upload it again.")
-        sha = file_sha256(path)
+        stride = self.service.read_options(recognise)["frame_stride"]
+        sha = file_sha256(path) + ("" if stride == 1 else f"/stride{stride}")
         entry = self.cache.get(sha)
         if entry is not None:
             timings["decode + landmarks (cached)"] = 0.0
@@ -343,7 +349,7 @@ class DemoBackend:
                 entry["overlay"] = None  # the temporary folder was cleaned: draw it again
             return {**entry, "realtime": None}
         start = time.perf_counter()
-        extraction, keeper = self.extract_clip(path, progress)
+        extraction, keeper = self.extract_clip(path, progress, recognise)
         timings["decode + landmarks"] = _ms(start)
         sequence = extraction.sequence
         draw = extraction.frame_points()  # the landmarks on the clip's own frame (the engine's are letterboxed)
@@ -601,7 +607,7 @@ class DemoBackend:
         for i, path in enumerate(paths):
             _report(progress, i / (len(paths) + 1), f"Landmarks of clip {i + 1} of {len(paths)}")
             try:
-                entry = self._landmarks(Path(path), None, {})
+                entry = self._landmarks(Path(path), None, {}, recognise=False)  # references: every frame
             except DemoInputError as exc:
                 raise DemoInputError(f"Clip {i + 1} ({Path(path).name}): {exc}") from None
             clips.append(entry["points"])
@@ -621,11 +627,16 @@ class DemoBackend:
         Closeness is each clip's raw cosine to each sign's nearest reference (the engine's per-sign
         cosine search, its encoder mode: no DTW blend, no density offset, no gates), the number
         SIM_THRESHOLD is a threshold of. A sign is close when at least half of the clips reach
-        SIM_THRESHOLD; of those, the one with the highest mean cosine is named (not the first in the
+        SIM_THRESHOLD (+ CATEGORY_SIM_OFFSET for its category: letters need more); of those, the one with the highest mean cosine is named (not the first in the
         blended order). Idle labels ('-') and ``name`` itself (clips added to it) are never named.
         """
         engine = self.service.engine
-        threshold = float(getattr(self.settings, "SIM_THRESHOLD", 0.5))
+        base = float(getattr(self.settings, "SIM_THRESHOLD", 0.5))
+        offsets = getattr(self.settings, "CATEGORY_SIM_OFFSET", {}) or {}
+
+        def threshold_of(label: str) -> float:  # a letter answer needs more (signseek.ranker.known_probability)
+            return base + offsets.get(engine.ranker.category(label), 0.0)
+
         idle = set(engine.idle_labels)
         refresh = getattr(self.service, "refresh", None)
         if refresh is not None:  # another worker may have added or deleted a sign
@@ -643,11 +654,13 @@ class DemoBackend:
                 if cand.label != name and cand.label not in idle and cand.raw_similarity is not None:
                     cosines.setdefault(cand.label, []).append(float(cand.raw_similarity))
         need = (scored + 1) // 2
-        close = {label: sims for label, sims in cosines.items() if scored and sum(s >= threshold for s in sims) >= need}
+        close = {label: sims for label, sims in cosines.items()
+                 if scored and sum(s >= threshold_of(label) for s in sims) >= need}
         if not close:
             return ""
         ranked = sorted(close, key=lambda label: -float(np.mean(close[label])))
         label, sims = ranked[0], sorted(close[ranked[0]], reverse=True)
+        threshold = threshold_of(label)
         mean, own = float(np.mean(sims)), engine.ranker.density.get(label)
         if mean >= 0.995:
             how = f"almost exactly the same movement as '{label}'"
