@@ -96,10 +96,6 @@ class Settings(BaseSettings):
     # holistic: full legacy Holistic with the face mesh. A bundle whose features read face points
     # always gets holistic.
     LANDMARKS_MODE: Literal["fast", "holistic"] = "fast"
-    # A clip uploaded to be recognised (the demo's upload / webcam recording, POST /v1/inference/video)
-    # goes through MediaPipe every n-th frame; the service resamples the landmarks back to MODEL_FPS.
-    # Enrolment clips always use every frame. 2 halves the wait; its accuracy: BENCHMARKS.md (stride 2).
-    UPLOAD_FRAME_STRIDE: int = Field(2, ge=1, le=4)
 
     # Input limits (the API enforces them).
     MAX_FRAMES: int = Field(600, ge=1)

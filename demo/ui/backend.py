@@ -205,12 +205,10 @@ class DemoBackend:
 
     # ------------------------------------------------------------------ extraction
 
-    def extract_clip(self, path: str | Path, progress: Progress = None, recognise: bool = True):
+    def extract_clip(self, path: str | Path, progress: Progress = None):
         """A clip -> (ExtractionResult, FrameKeeper of small RGB frames). DemoInputError if unusable.
 
-        At most OVERLAY_MAX_FRAMES frames are kept, downscaled, whatever the clip's length. A clip to
-        recognise is read as the API's video route reads one (``service.read_options``: every
-        UPLOAD_FRAME_STRIDE-th frame); an enrolment clip (``recognise`` False) every frame.
+        At most OVERLAY_MAX_FRAMES frames are kept, downscaled, whatever the clip's length.
         """
         from signseek.landmarks.extract import ExtractionError, NoPersonDetected, extract_frames
         from signseek.landmarks.video import VideoError, VideoReader, downscale
@@ -224,12 +222,10 @@ class DemoBackend:
         # MAX_DECODE_MPIX megapixels in all), then read with its limits (fast clips at MODEL_FPS).
         try:
             info = self.service.check_clip(path, path.name)
-            reader = VideoReader(path, display_name=path.name, info=info,  # probed once
-                                 **self.service.read_options(recognise))
+            reader = VideoReader(path, display_name=path.name, info=info, **self.service.clip_limits())  # probed once
         except VideoError as exc:
             raise DemoInputError(f"That file cannot be used: {_api_message(exc)}.") from None
         total = reader.info.frame_count or max(1, round((reader.info.duration_s or 2.0) * reader.info.fps))
-        total = max(1, -(-total // reader.frame_stride))  # the frames the reader yields
         keeper = render.FrameKeeper(OVERLAY_MAX_FRAMES, expected=total)
 
         def frames(graph_side: int | None):
@@ -335,13 +331,11 @@ class DemoBackend:
         entry.pop("keeper", None)  # frames go once drawn: only landmarks and file paths stay cached
         yield outcome
 
-    def _landmarks(self, path: Path, progress: Progress, timings: dict, recognise: bool = True) -> dict:
-        """The clip's landmarks (and, when it is new, the frames to draw on), cached by content and by
-        how it was read (a clip to recognise every UPLOAD_FRAME_STRIDE-th frame, an enrolment clip every frame)."""
+    def _landmarks(self, path: Path, progress: Progress, timings: dict) -> dict:
+        """The clip's landmarks (and, when it is new, the frames to draw on), cached by content."""
         if not path.is_file():
             raise DemoInputError(f"The file {path.name} is not there any more: upload it again.")
-        stride = self.service.read_options(recognise)["frame_stride"]
-        sha = file_sha256(path) + ("" if stride == 1 else f"/stride{stride}")
+        sha = file_sha256(path)
         entry = self.cache.get(sha)
         if entry is not None:
             timings["decode + landmarks (cached)"] = 0.0
@@ -349,7 +343,7 @@ class DemoBackend:
                 entry["overlay"] = None  # the temporary folder was cleaned: draw it again
             return {**entry, "realtime": None}
         start = time.perf_counter()
-        extraction, keeper = self.extract_clip(path, progress, recognise)
+        extraction, keeper = self.extract_clip(path, progress)
         timings["decode + landmarks"] = _ms(start)
         sequence = extraction.sequence
         draw = extraction.frame_points()  # the landmarks on the clip's own frame (the engine's are letterboxed)
@@ -607,7 +601,7 @@ class DemoBackend:
         for i, path in enumerate(paths):
             _report(progress, i / (len(paths) + 1), f"Landmarks of clip {i + 1} of {len(paths)}")
             try:
-                entry = self._landmarks(Path(path), None, {}, recognise=False)  # references: every frame
+                entry = self._landmarks(Path(path), None, {})
             except DemoInputError as exc:
                 raise DemoInputError(f"Clip {i + 1} ({Path(path).name}): {exc}") from None
             clips.append(entry["points"])
