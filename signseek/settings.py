@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     SIM_MARGIN: float = Field(0.01, ge=0.0, le=2.0)  # refined top-1 minus top-2 below this: ambiguous
     DENSITY_WEIGHT: float = Field(0.0, ge=0.0, le=5.0)  # discount a sign by how tight its references are
     # A sign with fewer references than the median sign gains FEW_REFS_WEIGHT x ln(median count /
-    # its count): the best of 32 clips beats the best of 3 by chance alone.
+    # its count): the best of 32 clips beats the best of 3 by chance alone. Opt-in (0): it also lets
+    # a new sign that is a near twin of a shipped one take its answers (BENCHMARKS.md, enrolment).
     FEW_REFS_WEIGHT: float = Field(0.0, ge=0.0, le=1.0)
     PROTOTYPE_CHECK: bool = True  # reject when the nearest prototype disagrees with the top-1
     CONFIDENCE_TEMPERATURE: float = Field(0.05, gt=0.0)  # softmax over the signs' refined similarities

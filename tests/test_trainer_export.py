@@ -121,7 +121,7 @@ def test_calibration_uses_fewshot_validation_labels(tmp_path):
     assert "validation label" in rule["protocol"] and rule["n_unknown"] > 0 and rule["n_known"] > 0
     assert {k: config["thresholds"][k] for k in rule["settings"]} == rule["settings"]
     assert set(rule["settings"]) == {"CONFIDENCE_TEMPERATURE", "MARGIN_WEIGHT", "SIM_THRESHOLD", "UNKNOWN_SCALE",
-                                     "CATEGORY_SIM_OFFSET", "MIN_CONFIDENCE", "DENSITY_WEIGHT", "FEW_REFS_WEIGHT"}
+                                     "CATEGORY_SIM_OFFSET", "MIN_CONFIDENCE", "DENSITY_WEIGHT"}
     assert rule["density"]["DENSITY_WEIGHT"] == rule["settings"]["DENSITY_WEIGHT"] and len(rule["density"]["grid"]) > 1
     reused = export_bundle(out / "best.pt", tmp_path / "reused", max_refs_per_label=4, evaluate=False,
                            calibration_from=bundle / "model_config.json")
