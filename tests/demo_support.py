@@ -31,8 +31,12 @@ def sample_video(name: str) -> Path | None:
 def running_app(env: dict[str, str], log_path: Path, timeout_s: float = 300.0) -> Iterator[str]:
     """`python app.py` on 127.0.0.1 and a free port with ``env`` added; yields its base URL."""
     port = free_port()
+    # Its own Gradio upload folder: an upload's path is made from its bytes, and a Gradio app deletes the files
+    # it received when it stops, so servers sharing /tmp/gradio (other test modules' or other runs') would
+    # delete this one's copies of the same clips (benchmarks/bench_demo.py does the same).
     full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
-                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env}
+                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "GRADIO_TEMP_DIR": str(log_path.parent / "gradio"),
+                **env}
     # The Gradio config answers once the Blocks are mounted.
     with serve([sys.executable, str(PROJECT_ROOT / "app.py")], port, full_env, log_path, timeout_s,
                ready_paths=("/healthz", "/config")) as (url, _proc):
