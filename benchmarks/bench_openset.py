@@ -150,7 +150,7 @@ def markdown(result: dict, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", default="artifacts/fewshot_bundle_hs4")
+    parser.add_argument("--bundle", default="artifacts/fewshot_bundle_hs5")
     parser.add_argument("--negatives", help="a dataset of other-language clips (every one unknown)")
     parser.add_argument("--update-md", action="store_true")
     args = parser.parse_args(argv)
