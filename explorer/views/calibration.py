@@ -68,7 +68,9 @@ def curve_for(params: dict) -> pd.DataFrame:
                          compute)
 
 
-curve_now = curve_for(in_force)
+# The curve under the values the fields show and write (4 decimals): a suggestion swept under the
+# unrounded ones can fall just outside the range the written values give (confidences move with them).
+curve_now = curve_for({name: round(value, 4) for name, value in in_force.items()})
 suggestion = data.suggest_threshold(curve_now, target)
 suggested = dict(in_force)
 if suggestion is None:
