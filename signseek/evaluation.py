@@ -225,9 +225,9 @@ def fit_decision_rule(scored: Scored, settings, margin_weights: Sequence[float] 
     4. MIN_CONFIDENCE: the lowest confidence threshold, and at least ``confidence_floor`` (an
        accepted answer is more likely right than wrong: the confidence is that probability), at
        which at most ``target_unknown_accept`` of the unknown queries are accepted and accepted
-       known queries are right at least ``min_known_precision`` of the time. An unknown query counts as accepted when its
-       confidence passes, even if its answer is idle: a deployment of enrolled signs only has no
-       idle references, and the threshold must hold there too.
+       known queries are right at least ``min_known_precision`` of the time. An unknown query
+       counts as accepted when its confidence passes, even if its answer is idle: a deployment of
+       enrolled signs only has no idle references, and the threshold must hold there too.
     Returns {"settings": {...}, "validation": metrics at the chosen point, "candidates": [...]}.
     """
     keep = ~np.isin(scored.truth, list(idle_labels))

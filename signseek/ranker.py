@@ -82,7 +82,7 @@ class Ranking:
     reference_index: np.ndarray  # each label's best reference (an index into the ReferenceSet)
     prototype_similarity: dict[str, float] = field(default_factory=dict)
     prototype_label: str | None = None
-    density_offset: np.ndarray | None = None  # DENSITY_WEIGHT x max(0, the sign's density - the median's)
+    density_offset: np.ndarray | None = None  # subtracted: the density discount less the few-references bonus
     timings_ms: dict[str, float] = field(default_factory=dict)  # search (the batch's share), dtw
 
 
@@ -152,7 +152,9 @@ class Ranker:
                   to its nearest sibling): 32 near-identical clips of a shipped sign would otherwise
                   out-vote the 3 clips of a new one by sheer number, so the best of many is discounted
                   by how tight they are. A looser sign than the median gets no bonus: 3 loose clips
-                  enrolled under one name would otherwise steal the shipped signs' queries
+                  enrolled under one name would otherwise steal the shipped signs' queries. Opt-in
+                  (FEW_REFS_WEIGHT, default 0): plus FEW_REFS_WEIGHT x ln(median count / its count)
+                  for a sign with fewer references than the median sign
       unknown     score = cosine of the answer + MARGIN_WEIGHT x (its cosine minus the next label's);
                   p_known = sigmoid((score - SIM_THRESHOLD - CATEGORY_SIM_OFFSET[the answer's
                   category]) / UNKNOWN_SCALE): a letter (a static handshape) needs a higher score
