@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmarks.report import update_section
 from signseek.datasets.clips import load_clips
+from signseek.datasets.errors import DatasetError
 from signseek.datasets.splits import few_shot_episode
 from signseek.evaluation import Evaluation, score
 from signseek.labels import IDLE_LABELS
@@ -69,7 +70,9 @@ def run_by_signer(bundle: str, new_data: str, shots=(1, 3, 5), seeds=(0,), max_q
     idle_like = _column(new_data, "idle_like", clips.ids)
     new = clips.subset(np.flatnonzero(~np.isin(clips.labels, sorted(known)) & ~idle_like))
     mirrored = load_clips(new_data, ev.feature_config, mirror=True)
-    mirrored = mirrored.subset([int(np.flatnonzero(mirrored.ids == i)[0]) for i in new.ids])
+    mirrored = mirrored.subset(np.flatnonzero(np.isin(mirrored.ids, new.ids)))  # same file order as new
+    if not np.array_equal(mirrored.ids, new.ids):
+        raise SystemExit(f"{new_data}: the mirrored clips do not line up with the clips (repeated ids?)")
     e_new, n_new = ev.embed(new)
     e_mir, n_mir = ev.embed(mirrored)
     data = (ev.bundle.config.get("training") or {}).get("data", "traduttore-asl/signs.npz")
@@ -77,8 +80,10 @@ def run_by_signer(bundle: str, new_data: str, shots=(1, 3, 5), seeds=(0,), max_q
     shipped = everything.subset([i for i in ev.split(everything)["test"]
                                  if everything.labels[i] in known - set(IDLE_LABELS)])
     e_ship, n_ship = ev.embed(shipped)
-    top1 = lambda ranker, e, n, truth: score(ranker, e, n, truth).ranked_labels()  # noqa: E731
-    before = ranking_metrics(top1(ev.ranker(), e_ship, n_ship, shipped.labels), shipped.labels)["top1"]
+    def shipped_top1(ranker) -> float:
+        return ranking_metrics(score(ranker, e_ship, n_ship, shipped.labels).ranked_labels(), shipped.labels)["top1"]
+
+    before = shipped_top1(ev.ranker())
     rows = []
     for k in shots:
         for seed in seeds:
@@ -88,7 +93,7 @@ def run_by_signer(bundle: str, new_data: str, shots=(1, 3, 5), seeds=(0,), max_q
                 mine = np.flatnonzero(new.sessions == signer)
                 try:
                     episode = few_shot_episode(new.labels[mine], k, seed, max_queries_per_label=max_queries)
-                except ValueError:  # no sign of this signer has more than k clips
+                except DatasetError:  # no sign of this signer has more than k clips
                     continue
                 signers += 1
                 refs_idx, q = mine[episode.references], mine[episode.queries]
@@ -107,7 +112,7 @@ def run_by_signer(bundle: str, new_data: str, shots=(1, 3, 5), seeds=(0,), max_q
             for part, signer in enrolled:
                 part.labels = [f"{x}@{signer}" for x in part.labels]
                 union = union.concat(part)
-            after = ranking_metrics(top1(ev.ranker(union), e_ship, n_ship, shipped.labels), shipped.labels)["top1"]
+            after = shipped_top1(ev.ranker(union))
             n = max(counts["new"], 1)
             rows.append({"shots": k, "seed": seed, "signers": signers, "new_queries": counts["new"],
                          "new_signs": len({(lab, s) for lab, s in zip(new.labels, new.sessions, strict=True)}),

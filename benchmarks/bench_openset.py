@@ -49,7 +49,7 @@ def rule_scores(scored: Scored, ranker) -> dict[str, np.ndarray]:
         "cosine": cos,
         "cos+margin": scored.unknown_score,
         "density": cos - (density - ranker.median_density),
-        "category": cos - np.array([ranker.settings.CATEGORY_SIM_OFFSET.get(ranker.category(r.labels[0]), 0.0)
+        "category": cos - np.array([ranker.sim_threshold(r.labels[0]) - ranker.settings.SIM_THRESHOLD
                                     for r in scored.rankings]),
         "served": scored.confidence,
     }

@@ -123,10 +123,14 @@ def sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0))))
 
 
+def sim_threshold(category: str | None, settings) -> float:
+    """The unknown-score at which an answer of this category is as likely known as not."""
+    return settings.SIM_THRESHOLD + settings.CATEGORY_SIM_OFFSET.get(category or "", 0.0)
+
+
 def known_probability(score: float, category: str | None, settings) -> float:
     """p_known: how likely an answer with this unknown-score (of that category) is a known sign."""
-    threshold = settings.SIM_THRESHOLD + settings.CATEGORY_SIM_OFFSET.get(category or "", 0.0)
-    return sigmoid((score - threshold) / settings.UNKNOWN_SCALE)
+    return sigmoid((score - sim_threshold(category, settings)) / settings.UNKNOWN_SCALE)
 
 
 def softmax(values: np.ndarray, temperature: float) -> np.ndarray:
@@ -198,6 +202,10 @@ class Ranker:
     def category(self, label: str) -> str:
         """The label's category: as enrolled or shipped, else by `signseek.labels.category_of`."""
         return self.categories.get(label) or category_of(label)
+
+    def sim_threshold(self, label: str) -> float:
+        """SIM_THRESHOLD for an answer ``label`` (its category's offset included)."""
+        return sim_threshold(self.category(label), self.settings)
 
     # ------------------------------------------------------------------ ranking
 

@@ -621,16 +621,12 @@ class DemoBackend:
         Closeness is each clip's raw cosine to each sign's nearest reference (the engine's per-sign
         cosine search, its encoder mode: no DTW blend, no density offset, no gates), the number
         SIM_THRESHOLD is a threshold of. A sign is close when at least half of the clips reach
-        SIM_THRESHOLD (+ CATEGORY_SIM_OFFSET for its category: letters need more); of those, the one with the highest mean cosine is named (not the first in the
-        blended order). Idle labels ('-') and ``name`` itself (clips added to it) are never named.
+        that sign's SIM_THRESHOLD (`Ranker.sim_threshold`: letters need more); of those, the one with
+        the highest mean cosine is named (not the first in the blended order). Idle labels ('-') and
+        ``name`` itself (clips added to it) are never named.
         """
         engine = self.service.engine
-        base = float(getattr(self.settings, "SIM_THRESHOLD", 0.5))
-        offsets = getattr(self.settings, "CATEGORY_SIM_OFFSET", {}) or {}
-
-        def threshold_of(label: str) -> float:  # a letter answer needs more (signseek.ranker.known_probability)
-            return base + offsets.get(engine.ranker.category(label), 0.0)
-
+        threshold_of = engine.ranker.sim_threshold
         idle = set(engine.idle_labels)
         refresh = getattr(self.service, "refresh", None)
         if refresh is not None:  # another worker may have added or deleted a sign
