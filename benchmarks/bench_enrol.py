@@ -1,6 +1,6 @@
 """Enrolment that wins: new signs added on top of a bundle's references, as the product does.
 
-    python -m benchmarks enrol -- --bundle artifacts/fewshot_bundle_hs5 [--update-md]
+    python -m benchmarks enrol -- --bundle artifacts/fewshot_bundle_cf [--update-md]
     python -m benchmarks enrol -- --bundle models --new-data artifacts/external/mpdata_external.npz [--update-md]
 
 On a few-shot study bundle the new signs are its held-out test labels (the encoder never saw
@@ -167,7 +167,7 @@ def markdown(result: dict, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bundle", default="artifacts/fewshot_bundle_hs5")
+    parser.add_argument("--bundle", default="artifacts/fewshot_bundle_cf")
     parser.add_argument("--new-data", help="a dataset whose signs the bundle does not know, enrolled signer by signer")
     parser.add_argument("--update-md", action="store_true")
     args = parser.parse_args(argv)

@@ -128,6 +128,13 @@ def sim_threshold(category: str | None, settings) -> float:
     return settings.SIM_THRESHOLD + settings.CATEGORY_SIM_OFFSET.get(category or "", 0.0)
 
 
+def unknown_score(cosine: float, best_other_cosine: float | None, settings) -> tuple[float, float]:
+    """(score, cosine margin) of an answer: its cosine plus MARGIN_WEIGHT x how far it stands above
+    the best cosine of any other label (margin 1 when there is no other label)."""
+    margin = 1.0 if best_other_cosine is None else float(cosine - best_other_cosine)
+    return float(cosine + settings.MARGIN_WEIGHT * margin), margin
+
+
 def known_probability(score: float, category: str | None, settings) -> float:
     """p_known: how likely an answer with this unknown-score (of that category) is a known sign."""
     return sigmoid((score - sim_threshold(category, settings)) / settings.UNKNOWN_SCALE)
@@ -286,10 +293,9 @@ class Ranker:
     def unknown_score(self, ranking: Ranking, position: int = 0) -> tuple[float, float]:
         """(score, cosine margin) of the label at ``position``: its cosine plus MARGIN_WEIGHT x how
         far it stands above the best cosine of any other label."""
-        cos = ranking.cosine
-        others = np.delete(cos, position)
-        margin = float(cos[position] - others.max()) if len(others) else 1.0
-        return float(cos[position] + self.settings.MARGIN_WEIGHT * margin), margin
+        others = np.delete(ranking.cosine, position)
+        return unknown_score(float(ranking.cosine[position]), float(others.max()) if len(others) else None,
+                             self.settings)
 
     def decide(self, ranking: Ranking) -> Decision:
         s = self.settings

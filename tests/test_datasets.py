@@ -324,3 +324,16 @@ def test_cli_import_inspect_split(tmp_path):
     train, test = (SignDataset.load(tmp_path / "split" / f"{s}.npz") for s in ("train", "test"))
     assert len(train) + len(test) == 132
     assert not set(train.signers.tolist()) & set(test.signers.tolist())
+
+
+def test_validation_label_folds_are_disjoint_cover_every_label_and_start_with_the_studys_own():
+    from signseek.datasets.splits import held_out_labels, validation_label_folds
+
+    names = ["-", "a", "b", "c", "d", "e", "f", "g", "hello", "tea", "coffee", "water", "small", "large"]
+    labels = np.repeat(names, 3)
+    folds = validation_label_folds(labels, 0.25, 1, 4)
+    assert folds[0] == held_out_labels(labels, 0.25, 1, by_category=True)  # the study's own validation labels
+    flat = [x for f in folds for x in f]
+    assert len(flat) == len(set(flat)) and set(flat) == set(names) - {"-"}  # disjoint, every non-idle label once
+    assert all(any(len(x) == 1 for x in f) and any(len(x) > 1 for x in f) for f in folds)  # letters and words
+    assert validation_label_folds(labels, 0.25, 1, 4) == folds and validation_label_folds(labels, 0.25, 1, 1) == [folds[0]]

@@ -269,11 +269,12 @@ def test_an_existing_name_is_never_merged_silently(client, takes):
 
 
 def test_a_new_sign_close_to_an_existing_one_gets_a_warning_naming_it(client, tmp_path):
-    """Cuts of the Mexican 'yo' clip sit close to the shipped 'coffee' (raw cosine 0.934-0.939 with the bundle of
-    2026-12-01, SIM_THRESHOLD 0.929; a re-exported model may need other cuts: the numbers are in the warning).
-    Added under a new name, the warning names 'coffee', a shipped sign, with its numbers. The same clips added
-    again under a second name sit closest to the first one (cosine 1): the warning names that sign, not
-    'coffee'. Both signs are deleted whatever happens (yo_001 is an example that should be rejected)."""
+    """Cuts of the Mexican 'yo' clip sit near the shipped 'coffee' (raw cosine 0.930-0.940 with the bundle of
+    2026-12-01), but under its threshold (SIM_THRESHOLD 0.951 since the cross-fitted rule): added under a new
+    name, they get no warning (a shipped sign named with its numbers is checked in-process on held-out 'coffee'
+    clips, tests/test_demo_backend.py). The same clips added again under a second name sit on the first one
+    (cosine 1): through the real server, the warning names that sign, with its numbers. Both signs are deleted
+    whatever happens (yo_001 is an example that should be rejected)."""
     from demo_support import decode
     from gradio_client import handle_file
 
@@ -289,18 +290,15 @@ def test_a_new_sign_close_to_an_existing_one_gets_a_warning_naming_it(client, tm
         first = html.unescape(client.predict("yo-near-coffee", files, None, None, None, "new", DEMO_KEY,
                                              api_name="/enrol_sign")[0])
         assert "Added 'yo-near-coffee' from 3 clips" in first, first
-        assert "Careful: these clips sit close to 'coffee' (a shipped sign): " in first, first
-        numbers = re.search(r"cosine to it ([0-9., ]+); a clip counts as a known sign from ([0-9.]+)", first)
-        cosines, threshold = [float(x) for x in numbers.group(1).split(", ")], float(numbers.group(2))
-        assert sum(c >= threshold for c in cosines) >= 2 and f"{sum(c >= threshold for c in cosines)} of 3 are" in first
-        assert "Visitors signing 'yo-near-coffee' may get 'coffee'" in first
+        assert "Careful" not in first, first
 
         second = html.unescape(client.predict("yo-near-again", files, None, None, None, "new", DEMO_KEY,
                                               api_name="/enrol_sign")[0])
         assert "Added 'yo-near-again' from 3 clips" in second, second
         assert ("Careful: these clips sit close to 'yo-near-coffee' (a sign added here): 3 of 3 are almost exactly "
                 "the same movement as 'yo-near-coffee' (cosine to it 1.000, 1.000, 1.000") in second, second
-        assert "Also close: 'coffee'" in second
+        numbers = re.search(r"cosine to it ([0-9., ]+); a clip counts as a known sign from ([0-9.]+)", second)
+        assert float(numbers.group(2)) <= 1.0 and "Visitors signing 'yo-near-again' may get 'yo-near-coffee'" in second
     finally:
         for name in ("yo-near-coffee", "yo-near-again"):
             client.predict(name, DEMO_KEY, api_name="/delete_sign")

@@ -104,11 +104,34 @@ def test_a_category_whose_unknowns_sit_closer_gets_a_higher_threshold():
     unknown_words = _unit(centres[4 + near] + 0.30 * rng.standard_normal((400, DIM)))
     emb = np.concatenate([known, unknown_letters, unknown_words])
     truth = [labels[i] for i in pick] + ["z"] * 400 + ["other"] * 400
-    fit = fit_decision_rule(score(Ranker(refs, base), emb, None, truth), base)
+    fit = fit_decision_rule(score(Ranker(refs, base), emb, None, truth), base, target_unknown_accept=0.05)
     offsets, fitted = fit["settings"]["CATEGORY_SIM_OFFSET"], fit["category_offsets_fitted"]
     assert fitted["letter"] > 0 > fitted["word"], fitted
     assert offsets == {"letter": fitted["letter"]}
     assert fit["validation"]["known_accept"] > 0.9 and fit["validation"]["unknown_accept"] <= 0.05
+
+
+def test_the_margin_term_is_used_where_unknowns_sit_between_twin_signs():
+    """Unknown clips exactly between two twin signs have a cosine as high as a known clip's but no
+    margin: searching margin weights, the fit weighs the margin (MARGIN_WEIGHT > 0), and that
+    weight's AUROC beats the cosine alone. By default only 0 is searched (MARGIN_WEIGHTS)."""
+    rng = np.random.default_rng(4)
+    first = _unit(rng.standard_normal((3, DIM)))  # three pairs of twin signs (s0/s1, s2/s3, s4/s5)
+    centres = _unit(np.repeat(first, 2, 0) + 0.25 * _unit(rng.standard_normal((6, DIM))))
+    labels = [f"s{i}" for i in range(6)]
+    refs = ReferenceSet(_unit(np.repeat(centres, 5, 0) + 0.01 * rng.standard_normal((30, DIM))),
+                        np.repeat(labels, 5).tolist())
+    base = Settings(_env_file=None, DTW_ENABLED=False, PROTOTYPE_CHECK=False, SIM_MARGIN=0.0)
+    pick = rng.integers(0, 6, 300)
+    known = _unit(centres[pick] + 0.04 * rng.standard_normal((300, DIM)))
+    pairs = rng.integers(0, 3, 300) * 2  # halfway between s0/s1, s2/s3 or s4/s5
+    between = _unit(centres[pairs] + centres[pairs + 1] + 0.02 * rng.standard_normal((300, DIM)))
+    fit = fit_decision_rule(score(Ranker(refs, base), np.concatenate([known, between]), None,
+                                  [labels[i] for i in pick] + ["other"] * 300), base, margin_weights=(0.0, 0.5, 1.0, 2.0))
+    assert fit_decision_rule(score(Ranker(refs, base), np.concatenate([known, between]), None,
+                                   [labels[i] for i in pick] + ["other"] * 300), base)["settings"]["MARGIN_WEIGHT"] == 0.0
+    by_weight = {c["MARGIN_WEIGHT"]: c["auroc"] for c in fit["candidates"]}
+    assert fit["settings"]["MARGIN_WEIGHT"] > 0 and by_weight[fit["settings"]["MARGIN_WEIGHT"]] > by_weight[0.0] + 0.01
 
 
 @pytest.fixture(scope="module")

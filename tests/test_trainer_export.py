@@ -15,9 +15,9 @@ import torch
 
 from signseek.bundle import BundleError, load_bundle
 from signseek.features import FeatureConfig
-from trainer.config import load_config
+from trainer.config import ConfigError, load_config
 from trainer.evaluate import run_evaluation
-from trainer.export import export_bundle, load_checkpoint
+from trainer.export import ExportError, export_bundle, load_checkpoint
 from trainer.models import HybridEncoder
 from trainer.train import train
 
@@ -129,6 +129,36 @@ def test_calibration_uses_fewshot_validation_labels(tmp_path):
     assert again["encoder"]["fixed_mix"] == config["encoder"]["fixed_mix"]
     assert again["decision_calibration"]["settings"] == rule["settings"]
     assert again["calibration"]["source"].endswith("model_config.json")
+
+
+def test_cross_fit_pools_the_validation_episodes_of_other_folds(tmp_path):
+    """An encoder trained with another val_fold scores its own validation labels as unknown signs;
+    the export pools those episodes with its own before fitting the rule. A fold with this
+    checkpoint's validation labels, or one that never held any out, is refused by name."""
+    overrides = [f"data={TINY}", "hidden=32", "batch_size=8", "epochs=1", "progress=false", "num_threads=1",
+                 "holdout_label_fraction=0.25", "val_label_fraction=0.34", "val_folds=2", f"log_dir={tmp_path / 'runs'}"]
+    runs = [train(load_config(ROOT / "configs" / "encoder_signs.yaml", [*overrides, f"val_fold={f}",
+                                                                         f"out_dir={tmp_path / f'fold{f}'}"]))
+            for f in (0, 1)]
+    folds = [torch.load(r / "best.pt", weights_only=False) for r in runs]
+    assert folds[0]["heldout_labels"] == folds[1]["heldout_labels"]
+    assert folds[0]["val_labels"] and folds[1]["val_labels"]
+    assert not set(folds[0]["val_labels"]) & set(folds[1]["val_labels"])
+    assert set(folds[1]["val_labels"]) <= set(folds[0]["labels"])  # fold 0 trained on what fold 1 holds out
+    single = export_bundle(runs[0] / "best.pt", tmp_path / "single", max_refs_per_label=4, evaluate=False)
+    pooled = export_bundle(runs[0] / "best.pt", tmp_path / "pooled", max_refs_per_label=4, evaluate=False,
+                           cross_fit=[runs[1] / "best.pt"])
+    one = json.loads((single / "model_config.json").read_text())["decision_calibration"]
+    both = json.loads((pooled / "model_config.json").read_text())["decision_calibration"]
+    assert "cross_fit" not in one
+    assert both["cross_fit"]["folds"] == [sorted(folds[0]["val_labels"]), sorted(folds[1]["val_labels"])]
+    assert both["n_unknown"] > one["n_unknown"] and both["n_known"] > one["n_known"]
+    assert len(both["cross_fit"]["n_queries"]) == 2 and "cross-fit" in both["protocol"]
+    with pytest.raises(ExportError, match="overlap"):
+        export_bundle(runs[0] / "best.pt", tmp_path / "same", max_refs_per_label=4, evaluate=False,
+                      cross_fit=[runs[0] / "best.pt"])
+    with pytest.raises(ConfigError, match="val_fold"):
+        load_config(ROOT / "configs" / "encoder_signs.yaml", [*overrides, "val_fold=2"])
 
 
 def test_evaluate_cli_json_on_shipped_models():

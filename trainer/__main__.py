@@ -54,7 +54,7 @@ def _export(args: argparse.Namespace) -> int:
     export_bundle(args.checkpoint, args.out, classifiers=classifiers, references=args.references,
                   command=command, evaluate=not args.no_eval, max_refs_per_label=args.max_refs_per_label,
                   calibrate_shots=args.calibrate_shots, fixed_mix=args.fixed_mix,
-                  calibration_from=args.calibration_from)
+                  calibration_from=args.calibration_from, cross_fit=args.cross_fit or ())
     print(f"bundle written to {args.out}")
     return 0
 
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="reuse another bundle's calibration (mix, DTW blend), e.g. the few-shot study's")
     p.add_argument("--fixed-mix", type=float, default=None,
                    help="weight of the fixed input view in the embedding (default: calibrated; 0 = learned only)")
+    p.add_argument("--cross-fit", nargs="+", metavar="CHECKPOINT",
+                   help="checkpoints of the same config trained with other val_fold values: their validation "
+                        "labels are pooled with this one's when the decision rule is fitted")
     p.add_argument("--no-eval", action="store_true", help="skip the held-out metrics in the manifest")
     p.set_defaults(func=_export)
 

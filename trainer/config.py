@@ -38,6 +38,11 @@ class TrainConfig:
     # stopping and the export's calibration then use enrolment episodes on them (labels the
     # encoder never saw, like the held-out test labels, but not those)
     val_label_fraction: float = 0.0
+    # cross-fitting: fold f (of val_folds) of signseek.datasets.splits.validation_label_folds is the
+    # validation labels instead (fold 0 = the labels val_label_fraction picks); `export --cross-fit`
+    # pools the folds' validation episodes when it fits the decision rule (README, rebuild commands)
+    val_fold: int = 0
+    val_folds: int = 1
     # model
     hidden: int = 160
     embedding_dim: int = 256
@@ -136,6 +141,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"unknown classifier {cfg.classifier!r}")
     if cfg.fixed_view not in ("features", "handshape"):
         raise ConfigError(f"fixed_view must be 'features' or 'handshape', got {cfg.fixed_view!r}")
+    if not 0 <= cfg.val_fold < max(1, cfg.val_folds):
+        raise ConfigError(f"val_fold must be in 0..val_folds-1 ({cfg.val_folds} folds), got {cfg.val_fold}")
     if cfg.fixed_view == "handshape" and not cfg.hand_descriptor:
         raise ConfigError("fixed_view=handshape needs hand_descriptor=true")
     cfg.feature_config()  # validates the feature overrides

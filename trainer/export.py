@@ -13,6 +13,7 @@ metrics incl. the int8 accuracy change) and sign_encoder_bundle.zip.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,7 @@ def export_bundle(
     calibrate_shots: int = 3,
     fixed_mix: float | None = None,
     calibration_from: str | Path | None = None,
+    cross_fit: Sequence[str | Path] = (),
 ) -> Path:
     model, ckpt = load_checkpoint(checkpoint)
     cfg = TrainConfig(**ckpt["config"])
@@ -194,7 +196,7 @@ def export_bundle(
         config["calibration"] = calibration
     if not rule_calibration and ckpt.get("val_labels") and calibrate_shots > 0:
         rule_calibration = calibrate_rule(onnx_path, stats, fcfg, clips, cfg, ckpt, config.get("thresholds") or {},
-                                          max_refs_per_label)
+                                          max_refs_per_label, cross_fit, mix)
     if rule_calibration:
         config.setdefault("thresholds", {}).update(rule_calibration["settings"])
         config["decision_calibration"] = rule_calibration
@@ -306,9 +308,16 @@ def _prefer_openset_mix(result: dict, model: nn.Module, stats: FeatureStats, fcf
 
 
 def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, clips, cfg: TrainConfig,
-                   ckpt: dict, thresholds: dict, max_refs_per_label: int) -> dict:
+                   ckpt: dict, thresholds: dict, max_refs_per_label: int, cross_fit: Sequence[str | Path] = (),
+                   mix: float = 0.0) -> dict:
     """The decision rule's settings from the few-shot validation labels, never the test labels
-    (`signseek.evaluation.calibrate_study`), embedded by the served encoder (the exported ONNX file)."""
+    (`signseek.evaluation.calibrate_study`), embedded by the served encoder (the exported ONNX file).
+
+    ``cross_fit``: checkpoints of the same config trained with another ``val_fold``; each is served
+    as this bundle is (the same fixed-view ``mix``, its own feature stats) and scores its own
+    validation labels, pooled with this one's (`calibrate_study`)."""
+    import tempfile
+
     from signseek.engine import Encoder
     from signseek.evaluation import Evaluation, calibrate_study
     from signseek.settings import Settings
@@ -317,7 +326,25 @@ def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, cl
     settings = Settings(_env_file=None, **thresholds)
     ev = Evaluation(Encoder.load(onnx_path, None, False, 2), fcfg, stats, None, settings, tuple(IDLE_LABELS))
     usable = clips.subset(np.flatnonzero(~np.isin(clips.labels, heldout)))
-    return calibrate_study(ev, usable, sorted(ckpt.get("val_labels") or []), cfg.split, max_refs_per_label)
+    with tempfile.TemporaryDirectory(prefix="signseek-crossfit-") as tmp:
+        folds = []
+        for i, path in enumerate(cross_fit):
+            model, fold = load_checkpoint(path)
+            if sorted(fold.get("heldout_labels") or []) != heldout or not fold.get("val_labels"):
+                raise ExportError(f"{path}: a cross-fit fold must hold out the same test labels ({heldout}) "
+                                  "and have validation labels (train it with val_fold=N val_folds=K)")
+            if set(fold["val_labels"]) & set(ckpt.get("val_labels") or []):
+                raise ExportError(f"{path}: its validation labels overlap this checkpoint's; use another val_fold")
+            fold_cfg = TrainConfig(**fold["config"])
+            fold_stats = FeatureStats(np.asarray(fold["stats"]["mean"]), np.asarray(fold["stats"]["std"]))
+            served = HybridEncoder(model, fcfg.feature_dim, mix, view=fold_cfg.fixed_view).eval()
+            fold_onnx = export_onnx(served, Path(tmp) / f"fold{i}.onnx", fcfg.feature_dim, "embedding")
+            folds.append((Evaluation(Encoder.load(fold_onnx, None, False, 2), fcfg, fold_stats, None, settings,
+                                     tuple(IDLE_LABELS)), sorted(fold["val_labels"])))
+        fit = calibrate_study(ev, usable, sorted(ckpt.get("val_labels") or []), cfg.split, max_refs_per_label, folds)
+    if cross_fit:
+        fit["cross_fit"]["checkpoints"] = [str(p) for p in cross_fit]
+    return fit
 
 
 def heldout_metrics(out: Path, clips, split_mode: str, stats: FeatureStats, fp32: Path, int8: Path,

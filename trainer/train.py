@@ -25,12 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from signseek.datasets.splits import validation_label_folds
 from signseek.features import FeatureConfig, FeatureStats
 
 from . import ddp
 from .augment import augment
 from .config import TrainConfig
-from .data import ClipSet, heldout_labels, load_clips, pad_batch, session_split
+from .data import ClipSet, DataError, heldout_labels, load_clips, pad_batch, session_split
 from .losses import nt_xent, supcon
 from .models import HandShapeDescriptor, HybridEncoder, SignEncoder, build_classifier
 
@@ -107,7 +108,14 @@ def prepare_data(cfg: TrainConfig, fcfg: FeatureConfig) -> Prepared:
     split = session_split(clips.labels, clips.sessions, cfg.split)
     heldout = heldout_labels(clips.labels, cfg.holdout_label_fraction, cfg.holdout_seed)
     remaining = clips.labels[~np.isin(clips.labels, heldout)]
-    val_labels = heldout_labels(remaining, cfg.val_label_fraction, cfg.holdout_seed + 1, stratified=True)
+    if cfg.val_folds > 1 and cfg.val_label_fraction > 0:
+        val_labels = validation_label_folds(remaining, cfg.val_label_fraction, cfg.holdout_seed + 1,
+                                            cfg.val_folds)[cfg.val_fold]
+        if not val_labels:
+            raise DataError(f"val_fold={cfg.val_fold} of val_folds={cfg.val_folds} holds no label of {cfg.data}: "
+                            "use fewer folds")
+    else:
+        val_labels = heldout_labels(remaining, cfg.val_label_fraction, cfg.holdout_seed + 1, stratified=True)
     seen = ~np.isin(clips.labels, heldout + val_labels)
     train_idx = np.intersect1d(split["train"], np.flatnonzero(seen))
     val_idx = np.intersect1d(split["val"], np.flatnonzero(seen))

@@ -33,6 +33,7 @@ from signseek.feedback import WHAT_IS_KEPT, FeedbackError, FeedbackStore
 from signseek.landmarks.extract import letterbox_points
 from signseek.landmarks.layouts import flat_to_canonical
 from signseek.landmarks.schema import LEFT_HAND, RIGHT_HAND
+from signseek.ranker import unknown_score
 
 from .. import render
 from . import views
@@ -619,11 +620,13 @@ class DemoBackend:
         enough to it that the engine could take one sign for the other; "" otherwise.
 
         Closeness is each clip's raw cosine to each sign's nearest reference (the engine's per-sign
-        cosine search, its encoder mode: no DTW blend, no density offset, no gates), the number
-        SIM_THRESHOLD is a threshold of. A sign is close when at least half of the clips reach
-        that sign's SIM_THRESHOLD (`Ranker.sim_threshold`: letters need more); of those, the one with
-        the highest mean cosine is named (not the first in the blended order). Idle labels ('-') and
-        ``name`` itself (clips added to it) are never named.
+        cosine search, its encoder mode: no DTW blend, no density offset, no gates), turned into the
+        unknown-score that sign would get as the answer (`signseek.ranker.unknown_score`: the cosine
+        plus MARGIN_WEIGHT x its margin over every other sign), the number SIM_THRESHOLD is a
+        threshold of. A sign is close when at least half of the clips reach that sign's
+        SIM_THRESHOLD (`Ranker.sim_threshold`: letters need more); of those, the one with the highest
+        mean cosine is named (not the first in the blended order). Idle labels ('-') and ``name``
+        itself (clips added to it) are never named.
         """
         engine = self.service.engine
         threshold_of = engine.ranker.sim_threshold
@@ -633,6 +636,7 @@ class DemoBackend:
             refresh()
         n_labels = len(set(engine.references.labels))
         cosines: dict[str, list[float]] = {}
+        reaches: dict[str, int] = {}  # clips whose unknown-score as that sign reaches its threshold
         scored = 0
         for points in clips:
             try:
@@ -640,12 +644,17 @@ class DemoBackend:
             except SignSeekError:  # e.g. no usable frame: not counted
                 continue
             scored += 1
-            for cand in result.candidates:
-                if cand.label != name and cand.label not in idle and cand.raw_similarity is not None:
-                    cosines.setdefault(cand.label, []).append(float(cand.raw_similarity))
+            clip = {c.label: float(c.raw_similarity) for c in result.candidates
+                    if c.label != name and c.raw_similarity is not None}
+            for label, cos in clip.items():
+                if label in idle:
+                    continue
+                others = [v for other, v in clip.items() if other != label]
+                score, _ = unknown_score(cos, max(others) if others else None, engine.ranker.settings)
+                cosines.setdefault(label, []).append(cos)
+                reaches[label] = reaches.get(label, 0) + int(score >= threshold_of(label))
         need = (scored + 1) // 2
-        close = {label: sims for label, sims in cosines.items()
-                 if scored and sum(s >= threshold_of(label) for s in sims) >= need}
+        close = {label: sims for label, sims in cosines.items() if scored and reaches[label] >= need}
         if not close:
             return ""
         ranked = sorted(close, key=lambda label: -float(np.mean(close[label])))
@@ -659,11 +668,14 @@ class DemoBackend:
         else:
             how = f"close enough to '{label}' that one sign could be taken for the other"
         kind = "a sign added here" if (self.sign_info(label) or {}).get("enrolled") else "a shipped sign"
-        numbers = f"cosine to it {', '.join(f'{s:.3f}' for s in sims)}; a clip counts as a known sign from {threshold:.3f}"
+        weight = engine.ranker.settings.MARGIN_WEIGHT
+        counts_from = (f"{threshold:.3f}" if not weight else
+                       f"a score of {threshold:.3f} (the cosine plus {weight:g} x its lead over the next sign)")
+        numbers = f"cosine to it {', '.join(f'{s:.3f}' for s in sims)}; a clip counts as a known sign from {counts_from}"
         if own is not None:
             numbers += f", and clips of '{label}' sit at {own:.3f} to each other"
         also = [f"'{x}' ({float(np.mean(close[x])):.2f})" for x in ranked[1:4]]
-        return (f"Careful: these clips sit close to '{label}' ({kind}): {sum(s >= threshold for s in sims)} of "
+        return (f"Careful: these clips sit close to '{label}' ({kind}): {reaches[label]} of "
                 f"{scored} are {how} ({numbers})." + (f" Also close: {', '.join(also)}." if also else "")
                 + f" Visitors signing '{name}' may get '{label}', or the reverse: check both on the Recognise tab "
                 "after adding, or record clearer clips.")

@@ -4,7 +4,8 @@
   random splits leak the signer and the lighting).
 - ``split_by_last_session``: per label, its last recording session is test and the one before
   it validation (the trainer's split: every label is tested on a sitting it was not trained on).
-- ``held_out_labels`` / ``split_by_label``: class-disjoint, for few-shot: labels held out whole.
+- ``held_out_labels`` / ``split_by_label``: class-disjoint, for few-shot: labels held out whole;
+  ``validation_label_folds``: disjoint validation label sets for cross-fitting the decision rule.
 - ``stratified_split``: random within each label, every label on every side it can be.
 - ``few_shot_episode``: K references per label, the rest queries.
 
@@ -204,6 +205,30 @@ def held_out_labels(labels, fraction: float, seed: int, by_category: bool = Fals
             count = max(1, int(round(fraction * len(group))))
             picked.extend(rng.choice(group, size=count, replace=False).tolist())
     return sorted(picked)
+
+
+def validation_label_folds(labels, fraction: float, seed: int, n_folds: int) -> list[list[str]]:
+    """Disjoint sets of few-shot validation labels for cross-fitting the decision rule.
+
+    Fold 0 is ``held_out_labels(labels, fraction, seed, by_category=True)``, the study's own
+    validation labels; the other non-idle labels are shuffled (seeded) within each category and
+    dealt round-robin into folds 1..n_folds-1, so every fold holds letters and words. An encoder
+    trained without fold f's labels scores them as unknown signs: pooled over the folds, the
+    rule is fitted on every label the study may train on instead of a handful.
+    """
+    first = held_out_labels(labels, fraction, seed, by_category=True)
+    folds: list[list[str]] = [first] + [[] for _ in range(max(0, n_folds - 1))]
+    if n_folds <= 1:
+        return folds
+    rest = sorted(set(np.asarray(labels).astype(str).tolist()) - set(IDLE_LABELS) - set(first))
+    rng = np.random.default_rng(seed)
+    dealt = 0
+    for name in ("letter", "word"):
+        group = [n for n in rest if category_of(n) == name]
+        for label in rng.permutation(group).tolist():
+            folds[1 + dealt % (n_folds - 1)].append(label)
+            dealt += 1
+    return [sorted(f) for f in folds]
 
 
 def split_by_mode(labels, sessions, mode: str = "last_session") -> dict[str, np.ndarray]:
