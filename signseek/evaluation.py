@@ -209,7 +209,7 @@ def fit_temperature(scored: Scored, temperatures: Sequence[float] = tuple(np.geo
 # The operating point's bound on the validation unknowns. They are the same signers' signs held out
 # of training, whose bound in the open-set targets is 20% (other languages: 5%). Pooled over the
 # cross-fit folds the validation holds near twins (large/medium/small, k/v/w), where a 5% bound
-# leaves half the known clips refused (BENCHMARKS.md, "Open-set rules").
+# leaves more than half of the known clips refused (BENCHMARKS.md, "Open-set rules").
 VALIDATION_UNKNOWN_ACCEPT = 0.20
 
 

@@ -141,6 +141,9 @@ def export_bundle(
         if old.is_file() and old.name != ".gitkeep":
             old.unlink()
 
+    if cross_fit and (calibration_from or calibrate_shots <= 0 or not ckpt.get("val_labels")):
+        raise ExportError("--cross-fit fits the decision rule on validation labels: it needs a checkpoint trained "
+                          "with val_label_fraction > 0 and no --calibration-from / --calibrate-shots 0")
     data_path = resolve_data_path(cfg.data)
     clips = load_clips(data_path, fcfg)
     heldout = set(ckpt.get("heldout_labels") or [])
