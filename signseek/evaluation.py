@@ -381,14 +381,13 @@ def calibrate_study(ev: Evaluation, clips: ClipSet, val_labels: Sequence[str], s
     fit = fit_decision_rule(concat(parts), ev.settings)
     fit["settings"]["DENSITY_WEIGHT"] = density["DENSITY_WEIGHT"]
     fit["density"] = density
-    if cross_fit:
-        fit["cross_fit"] = {"folds": [sorted(val_labels)] + [sorted(labels) for _, labels in cross_fit],
-                            "n_queries": [len(part) for part in parts]}
     fit["protocol"] = (f"each few-shot validation label of {sorted(val_labels)} in turn unknown (all its clips); "
                        "the others and the trained labels enrolled from their training sessions, their validation "
                        "sessions queried as known; 1:1 known:unknown; idle clips left out. DENSITY_WEIGHT first, "
                        "from enrolling the validation labels (1 and 3 clips, seeds 0-2) on top of the trained labels")
     if cross_fit:
+        fit["cross_fit"] = {"folds": [sorted(val_labels)] + [sorted(labels) for _, labels in cross_fit],
+                            "n_queries": [len(part) for part in parts]}
         fit["protocol"] += ("; pooled with the same episodes of the cross-fit folds' validation labels, each scored "
                             "by an encoder trained without them")
     return fit

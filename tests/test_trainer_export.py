@@ -160,6 +160,9 @@ def test_cross_fit_pools_the_validation_episodes_of_other_folds(tmp_path):
     with pytest.raises(ExportError, match="cross-fit"):
         export_bundle(runs[0] / "best.pt", tmp_path / "reused", max_refs_per_label=4, evaluate=False,
                       calibration_from=pooled / "model_config.json", cross_fit=[runs[1] / "best.pt"])
+    with pytest.raises(ExportError, match="overlap"):  # refused before the bundle already there is touched
+        export_bundle(runs[0] / "best.pt", pooled, max_refs_per_label=4, evaluate=False, cross_fit=[runs[0] / "best.pt"])
+    assert load_bundle(pooled).config["decision_calibration"] == both
     with pytest.raises(ConfigError, match="val_fold"):
         load_config(ROOT / "configs" / "encoder_signs.yaml", [*overrides, "val_fold=2"])
 

@@ -135,15 +135,13 @@ def export_bundle(
         raise ExportError(f"{checkpoint} holds a {cfg.task}, not an encoder; ship it with --classifier")
     fcfg = FeatureConfig.from_dict(ckpt["feature_config"])
     stats = FeatureStats(np.asarray(ckpt["stats"]["mean"]), np.asarray(ckpt["stats"]["std"]))
+    folds = load_cross_fit_folds(cross_fit, ckpt, calibration_from, calibrate_shots)  # refused before out/ is touched
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():  # a bundle is written whole: stale files would fail the manifest
         if old.is_file() and old.name != ".gitkeep":
             old.unlink()
 
-    if cross_fit and (calibration_from or calibrate_shots <= 0 or not ckpt.get("val_labels")):
-        raise ExportError("--cross-fit fits the decision rule on validation labels: it needs a checkpoint trained "
-                          "with val_label_fraction > 0 and no --calibration-from / --calibrate-shots 0")
     data_path = resolve_data_path(cfg.data)
     clips = load_clips(data_path, fcfg)
     heldout = set(ckpt.get("heldout_labels") or [])
@@ -199,7 +197,7 @@ def export_bundle(
         config["calibration"] = calibration
     if not rule_calibration and ckpt.get("val_labels") and calibrate_shots > 0:
         rule_calibration = calibrate_rule(onnx_path, stats, fcfg, clips, cfg, ckpt, config.get("thresholds") or {},
-                                          max_refs_per_label, cross_fit, mix)
+                                          max_refs_per_label, folds, mix)
     if rule_calibration:
         config.setdefault("thresholds", {}).update(rule_calibration["settings"])
         config["decision_calibration"] = rule_calibration
@@ -310,15 +308,36 @@ def _prefer_openset_mix(result: dict, model: nn.Module, stats: FeatureStats, fcf
     result["best"] = best
 
 
+def load_cross_fit_folds(paths: Sequence[str | Path], ckpt: dict, calibration_from, calibrate_shots: int) -> list:
+    """(path, model, checkpoint) of each cross-fit fold, checked against the exported checkpoint
+    ``ckpt``: ExportError when the folds would be ignored or cannot be pooled with it."""
+    if not paths:
+        return []
+    if calibration_from or calibrate_shots <= 0 or not ckpt.get("val_labels"):
+        raise ExportError("--cross-fit fits the decision rule on validation labels: it needs a checkpoint trained "
+                          "with val_label_fraction > 0 and no --calibration-from / --calibrate-shots 0")
+    heldout = sorted(ckpt.get("heldout_labels") or [])
+    folds = []
+    for path in paths:
+        model, fold = load_checkpoint(path)
+        if sorted(fold.get("heldout_labels") or []) != heldout or not fold.get("val_labels"):
+            raise ExportError(f"{path}: a cross-fit fold must hold out the same test labels ({heldout}) "
+                              "and have validation labels (train it with val_fold=N val_folds=K)")
+        if set(fold["val_labels"]) & set(ckpt["val_labels"]):
+            raise ExportError(f"{path}: its validation labels overlap this checkpoint's; use another val_fold")
+        folds.append((path, model, fold))
+    return folds
+
+
 def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, clips, cfg: TrainConfig,
-                   ckpt: dict, thresholds: dict, max_refs_per_label: int, cross_fit: Sequence[str | Path] = (),
+                   ckpt: dict, thresholds: dict, max_refs_per_label: int, folds: Sequence[tuple] = (),
                    mix: float = 0.0) -> dict:
     """The decision rule's settings from the few-shot validation labels, never the test labels
     (`signseek.evaluation.calibrate_study`), embedded by the served encoder (the exported ONNX file).
 
-    ``cross_fit``: checkpoints of the same config trained with another ``val_fold``; each is served
-    as this bundle is (the same fixed-view ``mix``, its own feature stats) and scores its own
-    validation labels, pooled with this one's (`calibrate_study`)."""
+    ``folds``: `load_cross_fit_folds` of checkpoints of the same config trained with another
+    ``val_fold``; each is served as this bundle is (the same fixed-view ``mix``, its own feature
+    stats) and scores its own validation labels, pooled with this one's (`calibrate_study`)."""
     import tempfile
 
     from signseek.engine import Encoder
@@ -330,23 +349,17 @@ def calibrate_rule(onnx_path: Path, stats: FeatureStats, fcfg: FeatureConfig, cl
     ev = Evaluation(Encoder.load(onnx_path, None, False, 2), fcfg, stats, None, settings, tuple(IDLE_LABELS))
     usable = clips.subset(np.flatnonzero(~np.isin(clips.labels, heldout)))
     with tempfile.TemporaryDirectory(prefix="signseek-crossfit-") as tmp:
-        folds = []
-        for i, path in enumerate(cross_fit):
-            model, fold = load_checkpoint(path)
-            if sorted(fold.get("heldout_labels") or []) != heldout or not fold.get("val_labels"):
-                raise ExportError(f"{path}: a cross-fit fold must hold out the same test labels ({heldout}) "
-                                  "and have validation labels (train it with val_fold=N val_folds=K)")
-            if set(fold["val_labels"]) & set(ckpt.get("val_labels") or []):
-                raise ExportError(f"{path}: its validation labels overlap this checkpoint's; use another val_fold")
-            fold_cfg = TrainConfig(**fold["config"])
+        fold_evals = []
+        for i, (_, model, fold) in enumerate(folds):
             fold_stats = FeatureStats(np.asarray(fold["stats"]["mean"]), np.asarray(fold["stats"]["std"]))
-            served = HybridEncoder(model, fcfg.feature_dim, mix, view=fold_cfg.fixed_view).eval()
+            served = HybridEncoder(model, fcfg.feature_dim, mix, view=TrainConfig(**fold["config"]).fixed_view).eval()
             fold_onnx = export_onnx(served, Path(tmp) / f"fold{i}.onnx", fcfg.feature_dim, "embedding")
-            folds.append((Evaluation(Encoder.load(fold_onnx, None, False, 2), fcfg, fold_stats, None, settings,
-                                     tuple(IDLE_LABELS)), sorted(fold["val_labels"])))
-        fit = calibrate_study(ev, usable, sorted(ckpt.get("val_labels") or []), cfg.split, max_refs_per_label, folds)
-    if cross_fit:
-        fit["cross_fit"]["checkpoints"] = [str(p) for p in cross_fit]
+            fold_evals.append((Evaluation(Encoder.load(fold_onnx, None, False, 2), fcfg, fold_stats, None, settings,
+                                          tuple(IDLE_LABELS)), sorted(fold["val_labels"])))
+        fit = calibrate_study(ev, usable, sorted(ckpt.get("val_labels") or []), cfg.split, max_refs_per_label,
+                              fold_evals)
+    if folds:
+        fit["cross_fit"]["checkpoints"] = [str(path) for path, _, _ in folds]
     return fit
 
 

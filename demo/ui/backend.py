@@ -646,11 +646,12 @@ class DemoBackend:
             scored += 1
             clip = {c.label: float(c.raw_similarity) for c in result.candidates
                     if c.label != name and c.raw_similarity is not None}
+            top_two = sorted(clip.values(), reverse=True)[:2]  # the best other cosine is one of these
             for label, cos in clip.items():
                 if label in idle:
                     continue
-                others = [v for other, v in clip.items() if other != label]
-                score, _ = unknown_score(cos, max(others) if others else None, engine.ranker.settings)
+                others = top_two[1:] if cos == top_two[0] else top_two[:1]
+                score, _ = unknown_score(cos, others[0] if others else None, engine.ranker.settings)
                 cosines.setdefault(label, []).append(cos)
                 reaches[label] = reaches.get(label, 0) + int(score >= threshold_of(label))
         need = (scored + 1) // 2
